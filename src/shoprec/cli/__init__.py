@@ -1,0 +1,8 @@
+"""`shoprec` command line: each subcommand module registers its commands on `app`."""
+
+from shoprec.cli.app import app
+
+# Each import registers that module's subcommands; add one line per module.
+from shoprec.cli import data_commands  # noqa: E402,F401  ingest, stats, generate
+
+__all__ = ["app"]

@@ -1,0 +1,1 @@
+"""Events and catalog in: schemas, readers, validation, cleaning, interaction data, splits."""

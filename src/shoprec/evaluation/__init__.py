@@ -1,0 +1,1 @@
+"""Metrics, protocols (leave-one-out, temporal, cold start) and reports."""

@@ -1,0 +1,1 @@
+"""Retrievers, rankers, re-rankers and explanations: the serve-time recommendation chain."""

@@ -1,0 +1,1 @@
+"""Pseudonymisation, erasure, differential privacy, federated training, audits."""

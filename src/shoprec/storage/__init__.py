@@ -1,0 +1,1 @@
+"""Stores: events, catalog and users (SQLite, PostgreSQL), online state (memory, Redis), artifacts."""

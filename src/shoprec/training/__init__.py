@@ -1,0 +1,1 @@
+"""The one torch training loop, schedules, early stopping, private training."""
