@@ -43,11 +43,14 @@ class CleaningConfig:
     max_events_per_minute: float = 120.0  # users faster than this, sustained, are bots
     min_bot_window_events: int = 30  # the rate test needs at least this many events
     max_events_per_session: int = 2000  # sessions longer than this are dropped
-    min_interval_cv: float = 0.05  # inter-event gaps this regular (coefficient of variation) look robotic
+    min_interval_cv: float = (
+        0.05  # inter-event gaps this regular (coefficient of variation) look robotic
+    )
     min_regularity_events: int = 20  # the regularity test needs at least this many events
     half_life_days: float = 0.0  # time decay of feedback strength; 0 disables decay
     min_user_interactions: int = 1  # k-core on users
     min_item_interactions: int = 1  # k-core on items
+    collapse_repeats: bool = True  # consecutive events of a user on one item become one interaction
     weights: EventWeights = field(default_factory=EventWeights)
 
 
@@ -107,7 +110,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return _coerce(args[0], value, path)
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, str, bool) and not (type(value) is hint):
+    if hint in (int, str, bool) and type(value) is not hint:
         raise ConfigError(f"{path}: expected {hint.__name__}, got {value!r}")
     if origin is tuple:
         return tuple(value)

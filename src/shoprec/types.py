@@ -38,7 +38,9 @@ class Event:
         """Identity used for idempotent ingest: the event id, else the natural key."""
         if self.event_id:
             return "id:" + self.event_id
-        return f"nk:{self.user_id}\x1f{self.item_id or ''}\x1f{self.event_type}\x1f{self.timestamp!r}"
+        return (
+            f"nk:{self.user_id}\x1f{self.item_id or ''}\x1f{self.event_type}\x1f{self.timestamp!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

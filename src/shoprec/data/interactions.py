@@ -185,8 +185,15 @@ class InteractionData:
         if item_attributes is not None:
             tags = [list(map(str, item_attributes.get(i, ()))) for i in items.to_list()]
             item_table = pd.DataFrame({"item_id": items.to_list(), "tags": tags})
-        return cls(users, items, np.array(u_idx), np.array(i_idx), np.array(ts),
-                   np.ones(len(u_idx)), item_table=item_table)
+        return cls(
+            users,
+            items,
+            np.array(u_idx),
+            np.array(i_idx),
+            np.array(ts),
+            np.ones(len(u_idx)),
+            item_table=item_table,
+        )
 
 
 def align_table(table: pd.DataFrame | None, ids: IdMap, key: str) -> pd.DataFrame | None:

@@ -36,13 +36,16 @@ MAX_ID_LENGTH = 256
 
 
 def _empty(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and v.strip() == "") or (
-        isinstance(v, float) and math.isnan(v)
+    return (
+        v is None
+        or (isinstance(v, str) and v.strip() == "")
+        or (isinstance(v, float) and math.isnan(v))
     )
 
 
-def parse_id(raw: Mapping[str, Any], name: str, source: str, record: int,
-             required: bool = True) -> str | None:
+def parse_id(
+    raw: Mapping[str, Any], name: str, source: str, record: int, required: bool = True
+) -> str | None:
     v = raw.get(name)
     if _empty(v):
         if required:
@@ -51,7 +54,9 @@ def parse_id(raw: Mapping[str, Any], name: str, source: str, record: int,
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, str | int):
-        raise RecordError(source, record, name, "bad_id", f"expected a string or integer, got {v!r}")
+        raise RecordError(
+            source, record, name, "bad_id", f"expected a string or integer, got {v!r}"
+        )
     s = str(v).strip()
     if len(s) > MAX_ID_LENGTH:
         raise RecordError(source, record, name, "bad_id", f"longer than {MAX_ID_LENGTH} characters")
@@ -77,8 +82,13 @@ def parse_timestamp(v: Any, source: str, record: int, name: str = "timestamp") -
             try:
                 dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
             except ValueError:
-                raise RecordError(source, record, name, "bad_timestamp",
-                                  f"not ISO 8601 or epoch seconds: {s[:40]!r}") from None
+                raise RecordError(
+                    source,
+                    record,
+                    name,
+                    "bad_timestamp",
+                    f"not ISO 8601 or epoch seconds: {s[:40]!r}",
+                ) from None
             if dt.tzinfo is None:
                 from datetime import UTC
 
@@ -93,8 +103,14 @@ def parse_timestamp(v: Any, source: str, record: int, name: str = "timestamp") -
     return ts
 
 
-def parse_float(raw: Mapping[str, Any], name: str, source: str, record: int,
-                lo: float = -math.inf, hi: float = math.inf) -> float | None:
+def parse_float(
+    raw: Mapping[str, Any],
+    name: str,
+    source: str,
+    record: int,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+) -> float | None:
     v = raw.get(name)
     if _empty(v):
         return None
@@ -141,8 +157,13 @@ def parse_event(raw: Mapping[str, Any], source: str = "", record: int = 0) -> Ev
         raise RecordError(source, record, "event_type", "missing")
     event_type = normalise_event_type(et_raw)
     if event_type is None:
-        raise RecordError(source, record, "event_type", "unknown_event_type",
-                          f"{str(et_raw)[:40]!r}; expected one of {', '.join(EVENT_TYPES)}")
+        raise RecordError(
+            source,
+            record,
+            "event_type",
+            "unknown_event_type",
+            f"{str(et_raw)[:40]!r}; expected one of {', '.join(EVENT_TYPES)}",
+        )
     item_id = parse_id(raw, "item_id", source, record, required=event_type != "search")
     timestamp = parse_timestamp(raw.get("timestamp"), source, record)
     if event_type == "rating":

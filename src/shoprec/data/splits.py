@@ -113,7 +113,9 @@ def _holdout_split(
         o_tgt = order[target_mask[order]]
         hist = _group(data.user_idx[o_hist], data.item_idx[o_hist], data.n_users)
         tgt = _group(data.user_idx[o_tgt], data.item_idx[o_tgt], data.n_users)
-        return EvalSet(users, [hist[u] for u in users], _targets(data.n_items, [tgt[u] for u in users]))
+        return EvalSet(
+            users, [hist[u] for u in users], _targets(data.n_items, [tgt[u] for u in users])
+        )
 
     train_mask = ~(valid_mask | test_mask)
     valid = build(valid_mask, train_mask)
@@ -126,8 +128,9 @@ def _group(users: np.ndarray, items: np.ndarray, n_users: int) -> list[np.ndarra
     return np.split(items, np.cumsum(counts)[:-1])
 
 
-def temporal_split(data: InteractionData, test_fraction: float = 0.1,
-                   valid_fraction: float = 0.1) -> Split:
+def temporal_split(
+    data: InteractionData, test_fraction: float = 0.1, valid_fraction: float = 0.1
+) -> Split:
     """Global time cut: the latest `test_fraction` of interactions are test, the slice before
     them validation. Only users with earlier history are evaluated."""
     if not 0 < test_fraction < 1 or not 0 <= valid_fraction < 1 - test_fraction:
@@ -141,8 +144,9 @@ def temporal_split(data: InteractionData, test_fraction: float = 0.1,
     return _holdout_split(data, valid_mask, test_mask, "temporal", fp)
 
 
-def random_split(data: InteractionData, test_fraction: float = 0.1, valid_fraction: float = 0.1,
-                 seed: int = 0) -> Split:
+def random_split(
+    data: InteractionData, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0
+) -> Split:
     """Each interaction goes to test / valid / train at random (seeded)."""
     rng = np.random.default_rng(seed)
     r = rng.random(data.n_interactions)

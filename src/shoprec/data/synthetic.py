@@ -21,22 +21,46 @@ START = 1767225600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
 
 CATEGORIES: dict[str, dict[str, list[str]]] = {
-    "Beauty": {"Skincare": ["serum", "cream", "cleanser"], "Makeup": ["lipstick", "mascara", "blush"],
-               "Fragrance": ["perfume", "cologne", "mist"]},
-    "Fashion": {"Shoes": ["sneakers", "boots", "sandals"], "Dresses": ["dress", "gown", "sundress"],
-                "Bags": ["handbag", "backpack", "tote"]},
-    "Home": {"Kitchen": ["kettle", "skillet", "mug"], "Decor": ["vase", "cushion", "lamp"],
-             "Bedding": ["duvet", "pillow", "blanket"]},
-    "Electronics": {"Audio": ["headphones", "speaker", "earbuds"], "Phones": ["phone", "charger", "case"],
-                    "Cameras": ["camera", "lens", "tripod"]},
-    "Sports": {"Running": ["trainers", "shorts", "watch"], "Yoga": ["mat", "block", "leggings"],
-               "Cycling": ["helmet", "gloves", "bottle"]},
-    "Toys": {"Puzzles": ["puzzle", "cube", "maze"], "Dolls": ["doll", "dollhouse", "figure"],
-             "Blocks": ["bricks", "tower", "train"]},
-    "Garden": {"Tools": ["trowel", "shears", "rake"], "Plants": ["fern", "cactus", "orchid"],
-               "Furniture": ["bench", "hammock", "parasol"]},
-    "Books": {"Fiction": ["novel", "thriller", "saga"], "Cooking": ["cookbook", "recipes", "baking"],
-              "Travel": ["guide", "atlas", "journal"]},
+    "Beauty": {
+        "Skincare": ["serum", "cream", "cleanser"],
+        "Makeup": ["lipstick", "mascara", "blush"],
+        "Fragrance": ["perfume", "cologne", "mist"],
+    },
+    "Fashion": {
+        "Shoes": ["sneakers", "boots", "sandals"],
+        "Dresses": ["dress", "gown", "sundress"],
+        "Bags": ["handbag", "backpack", "tote"],
+    },
+    "Home": {
+        "Kitchen": ["kettle", "skillet", "mug"],
+        "Decor": ["vase", "cushion", "lamp"],
+        "Bedding": ["duvet", "pillow", "blanket"],
+    },
+    "Electronics": {
+        "Audio": ["headphones", "speaker", "earbuds"],
+        "Phones": ["phone", "charger", "case"],
+        "Cameras": ["camera", "lens", "tripod"],
+    },
+    "Sports": {
+        "Running": ["trainers", "shorts", "watch"],
+        "Yoga": ["mat", "block", "leggings"],
+        "Cycling": ["helmet", "gloves", "bottle"],
+    },
+    "Toys": {
+        "Puzzles": ["puzzle", "cube", "maze"],
+        "Dolls": ["doll", "dollhouse", "figure"],
+        "Blocks": ["bricks", "tower", "train"],
+    },
+    "Garden": {
+        "Tools": ["trowel", "shears", "rake"],
+        "Plants": ["fern", "cactus", "orchid"],
+        "Furniture": ["bench", "hammock", "parasol"],
+    },
+    "Books": {
+        "Fiction": ["novel", "thriller", "saga"],
+        "Cooking": ["cookbook", "recipes", "baking"],
+        "Travel": ["guide", "atlas", "journal"],
+    },
 }
 
 STYLES: list[tuple[str, tuple[int, int, int], str]] = [
@@ -65,7 +89,9 @@ class SyntheticShop:
     def image(self, item_id: str, size: int = 32) -> np.ndarray:
         """The product image of `item_id`: (size, size, 3) uint8; colour and pattern = style."""
         row = self.truth["item_index"][item_id]
-        return render_image(int(self.truth["item_style"][row]), size, seed=self.seed * 1_000_003 + row)
+        return render_image(
+            int(self.truth["item_style"][row]), size, seed=self.seed * 1_000_003 + row
+        )
 
 
 def render_image(style: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -118,11 +144,16 @@ def generate_shop(
     item_brand = item_cat * 4 + rng.integers(0, 4, n_items)
     brand_tier = (item_brand % 4) * 0.35  # some brands are pricier
     cat_base = rng.uniform(2.5, 5.0, n_cat)
-    price = np.round(np.exp(cat_base[item_cat] + brand_tier[item_brand] + rng.normal(0, 0.35, n_items)), 2)
+    price = np.round(
+        np.exp(cat_base[item_cat] + brand_tier[item_brand] + rng.normal(0, 0.35, n_items)), 2
+    )
     popularity = 1.0 / (rng.permutation(n_items) + 1.0) ** 0.9  # long tail (Zipf-like)
     is_new = rng.random(n_items) < new_item_fraction
-    created = np.where(is_new, START + rng.uniform(0.8, 0.95, n_items) * days * DAY,
-                       START - rng.uniform(1, 365, n_items) * DAY)
+    created = np.where(
+        is_new,
+        START + rng.uniform(0.8, 0.95, n_items) * days * DAY,
+        START - rng.uniform(1, 365, n_items) * DAY,
+    )
     stock = rng.integers(0, 200, n_items)
     stock[rng.random(n_items) < 0.03] = 0
     complement = np.empty(n_items, dtype=np.int64)  # the item often bought after this one
@@ -138,28 +169,44 @@ def generate_shop(
         noun = nouns[i % len(nouns)]
         titles.append(f"{brands[item_brand[i]]} {sname.title()} {noun.title()}")
         words = [sname, noun, sub.lower(), top.lower(), *rng.choice(FILLER, 3)]
-        descs.append(f"A {words[4]} {sname} {noun} for {sub.lower()} lovers: {words[5]} {words[6]} {top.lower()} {noun}.")
+        descs.append(
+            f"A {words[4]} {sname} {noun} for {sub.lower()} lovers: {words[5]} {words[6]} {top.lower()} {noun}."
+        )
         cats.append(f"{top} > {sub}")
     item_ids = [f"P{i:06d}" for i in range(n_items)]
-    items = pd.DataFrame({
-        "item_id": item_ids, "title": titles, "description": descs, "category": cats,
-        "brand": [brands[b] for b in item_brand], "price": price, "currency": "EUR",
-        "image": [f"images/{i}.png" for i in item_ids], "stock": stock,
-        "created_at": created, "active": True,
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": item_ids,
+            "title": titles,
+            "description": descs,
+            "category": cats,
+            "brand": [brands[b] for b in item_brand],
+            "price": price,
+            "currency": "EUR",
+            "image": [f"images/{i}.png" for i in item_ids],
+            "stock": stock,
+            "created_at": created,
+            "active": True,
+        }
+    )
 
     # -------------------------------------------------------------------- users
     taste_cat = rng.dirichlet(np.full(n_cat, 0.15), n_users)  # a few favourite categories
     fav_style = rng.integers(0, n_sty, n_users)
     price_sens = rng.random(n_users) < 0.5
     late = rng.random(n_users) < new_user_fraction
-    arrival = np.where(late, rng.uniform(0.85, 0.97, n_users), rng.uniform(0, 0.3, n_users)) * days * DAY + START
+    arrival = (
+        np.where(late, rng.uniform(0.85, 0.97, n_users), rng.uniform(0, 0.3, n_users)) * days * DAY
+        + START
+    )
     user_ids = [f"U{u:06d}" for u in range(n_users)]
-    users = pd.DataFrame({
-        "user_id": user_ids,
-        "age_band": rng.choice(["18-24", "25-34", "35-44", "45-54", "55+"], n_users),
-        "country": rng.choice(["DE", "FR", "NL", "ES", "IT"], n_users),
-    })
+    users = pd.DataFrame(
+        {
+            "user_id": user_ids,
+            "age_band": rng.choice(["18-24", "25-34", "35-44", "45-54", "55+"], n_users),
+            "country": rng.choice(["DE", "FR", "NL", "ES", "IT"], n_users),
+        }
+    )
 
     # ----------------------------------------------------------------- sessions
     n_sess = rng.poisson(sessions_per_user, n_users).clip(1)
@@ -175,9 +222,21 @@ def generate_shop(
     # views: a style (favourite with p=.75) and an item from the (category, style) bucket
     v_sess = np.repeat(np.arange(len(s_user)), s_len)
     v_user = s_user[v_sess]
-    v_style = np.where(rng.random(len(v_sess)) < 0.75, fav_style[v_user], rng.integers(0, n_sty, len(v_sess)))
-    v_item = _pick_items(rng, item_cat, item_style, popularity, price, s_cat[v_sess], v_style,
-                         price_sens[v_user], created, s_time[v_sess])
+    v_style = np.where(
+        rng.random(len(v_sess)) < 0.75, fav_style[v_user], rng.integers(0, n_sty, len(v_sess))
+    )
+    v_item = _pick_items(
+        rng,
+        item_cat,
+        item_style,
+        popularity,
+        price,
+        s_cat[v_sess],
+        v_style,
+        price_sens[v_user],
+        created,
+        s_time[v_sess],
+    )
     gaps = rng.exponential(40.0, len(v_sess))
     first = np.concatenate([[0], np.cumsum(s_len)[:-1]])
     cum = np.cumsum(gaps)
@@ -196,8 +255,16 @@ def generate_shop(
     ]
     # "often bought after": a purchase is followed by a look at, and often a buy of, the complement
     follow = bought & (rng.random(len(v_sess)) < 0.7)
-    c_item, c_user, c_time, c_sess = complement[v_item[follow]], v_user[follow], v_time[follow] + 900, v_sess[follow]
-    parts += [(c_user, c_item, "view", c_time, c_sess), (c_user, c_item, "click", c_time + 5, c_sess)]
+    c_item, c_user, c_time, c_sess = (
+        complement[v_item[follow]],
+        v_user[follow],
+        v_time[follow] + 900,
+        v_sess[follow],
+    )
+    parts += [
+        (c_user, c_item, "view", c_time, c_sess),
+        (c_user, c_item, "click", c_time + 5, c_sess),
+    ]
     c_buy = rng.random(len(c_item)) < 0.5
     parts.append((c_user[c_buy], c_item[c_buy], "purchase", c_time[c_buy] + 300, c_sess[c_buy]))
     rated = bought & (rng.random(len(v_sess)) < 0.3)
@@ -208,36 +275,62 @@ def generate_shop(
     ev_type = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
     ev_time = np.concatenate([p[3] for p in parts])
     ev_sess = np.concatenate([p[4] for p in parts])
-    value = np.where(ev_type == "rating", np.clip(np.round(3 + 2 * affinity_of(fav_style, item_style, ev_user, ev_item)
-                                                           + rng.normal(0, 0.5, len(ev_user))), 1, 5), np.nan)
+    value = np.where(
+        ev_type == "rating",
+        np.clip(
+            np.round(
+                3
+                + 2 * affinity_of(fav_style, item_style, ev_user, ev_item)
+                + rng.normal(0, 0.5, len(ev_user))
+            ),
+            1,
+            5,
+        ),
+        np.nan,
+    )
     value = np.where(ev_type == "purchase", price[ev_item], value)
-    events = pd.DataFrame({
-        "user_id": np.array(user_ids, dtype=object)[ev_user],
-        "item_id": np.array(item_ids, dtype=object)[ev_item],
-        "event_type": ev_type, "timestamp": np.round(ev_time, 3), "value": value,
-        "session_id": np.char.add("S", ev_sess.astype(str)),
-    })
+    events = pd.DataFrame(
+        {
+            "user_id": np.array(user_ids, dtype=object)[ev_user],
+            "item_id": np.array(item_ids, dtype=object)[ev_item],
+            "event_type": ev_type,
+            "timestamp": np.round(ev_time, 3),
+            "value": value,
+            "session_id": np.char.add("S", ev_sess.astype(str)),
+        }
+    )
     events = pd.concat([events, _bots(rng, n_bots, item_ids, days)], ignore_index=True)
     events = events.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
     events.insert(0, "event_id", [f"E{i:09d}" for i in range(len(events))])
 
     truth = {
         "item_index": {iid: i for i, iid in enumerate(item_ids)},
-        "item_category": item_cat, "item_style": item_style, "complement": complement,
-        "item_is_new": is_new, "user_taste": taste_cat, "user_fav_style": fav_style,
-        "user_is_new": late, "user_price_sensitive": price_sens, "trend_category": trend_cat,
-        "categories": [f"{t} > {s}" for t, s, _ in subcats], "styles": [s[0] for s in STYLES],
+        "item_category": item_cat,
+        "item_style": item_style,
+        "complement": complement,
+        "item_is_new": is_new,
+        "user_taste": taste_cat,
+        "user_fav_style": fav_style,
+        "user_is_new": late,
+        "user_price_sensitive": price_sens,
+        "trend_category": trend_cat,
+        "categories": [f"{t} > {s}" for t, s, _ in subcats],
+        "styles": [s[0] for s in STYLES],
         "bot_ids": [f"BOT{b}" for b in range(n_bots)],
     }
     return SyntheticShop(events=events, items=items, users=users, truth=truth, seed=seed)
 
 
-def affinity_of(fav_style: np.ndarray, item_style: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+def affinity_of(
+    fav_style: np.ndarray, item_style: np.ndarray, users: np.ndarray, items: np.ndarray
+) -> np.ndarray:
     """Ground-truth style match (1.0 = the user's favourite style)."""
     return (fav_style[users] == item_style[items]).astype(float)
 
 
-def _pick_items(rng, item_cat, item_style, popularity, price, cats, styles, sensitive, created, when):
+def _pick_items(
+    rng, item_cat, item_style, popularity, price, cats, styles, sensitive, created, when
+):
     """Draw one item per view from its (category, style) bucket by popularity; price-sensitive
     shoppers discount expensive items; items not yet created fall back to the bucket's head."""
     n_sty = int(item_style.max()) + 1
@@ -261,7 +354,11 @@ def _pick_items(rng, item_cat, item_style, popularity, price, cats, styles, sens
             not_yet = created[choice] > when[g]
             if not_yet.any():
                 old = members[created[members] <= np.median(when)]
-                head = old[np.argmax(popularity[old])] if len(old) else members[np.argmax(popularity[members])]
+                head = (
+                    old[np.argmax(popularity[old])]
+                    if len(old)
+                    else members[np.argmax(popularity[members])]
+                )
                 choice[not_yet] = head
             out[g] = choice
     return out
@@ -273,9 +370,16 @@ def _bots(rng: np.random.Generator, n_bots: int, item_ids: list[str], days: floa
     for b in range(n_bots):
         n = 600
         t0 = START + rng.uniform(0.1, 0.9) * days * DAY
-        frames.append(pd.DataFrame({
-            "user_id": f"BOT{b}", "item_id": rng.choice(item_ids, n), "event_type": "view",
-            "timestamp": np.round(t0 + np.arange(n) * 1.0, 3), "value": np.nan,
-            "session_id": f"SBOT{b}",
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": f"BOT{b}",
+                    "item_id": rng.choice(item_ids, n),
+                    "event_type": "view",
+                    "timestamp": np.round(t0 + np.arange(n) * 1.0, 3),
+                    "value": np.nan,
+                    "session_id": f"SBOT{b}",
+                }
+            )
+        )
     return pd.concat(frames) if frames else pd.DataFrame()
