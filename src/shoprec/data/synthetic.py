@@ -142,7 +142,7 @@ def generate_shop(
     item_style = rng.integers(0, n_sty, n_items)
     brands = ["".join(rng.choice(BRAND_SYLLABLES, 2)).capitalize() for _ in range(n_cat * 4)]
     item_brand = item_cat * 4 + rng.integers(0, 4, n_items)
-    brand_tier = (item_brand % 4) * 0.35  # some brands are pricier
+    brand_tier = (np.arange(n_cat * 4) % 4) * 0.35  # some brands are pricier
     cat_base = rng.uniform(2.5, 5.0, n_cat)
     price = np.round(
         np.exp(cat_base[item_cat] + brand_tier[item_brand] + rng.normal(0, 0.35, n_items)), 2
@@ -333,7 +333,7 @@ def _pick_items(
 ):
     """Draw one item per view from its (category, style) bucket by popularity; price-sensitive
     shoppers discount expensive items; items not yet created fall back to the bucket's head."""
-    n_sty = int(item_style.max()) + 1
+    n_sty = len(STYLES)
     bucket_of_item = item_cat * n_sty + item_style
     bucket = cats * n_sty + styles
     out = np.empty(len(bucket), dtype=np.int64)
@@ -353,13 +353,13 @@ def _pick_items(
             choice = members[rng.choice(len(members), len(g), p=w / w.sum())]
             not_yet = created[choice] > when[g]
             if not_yet.any():
-                old = members[created[members] <= np.median(when)]
-                head = (
-                    old[np.argmax(popularity[old])]
-                    if len(old)
-                    else members[np.argmax(popularity[members])]
-                )
-                choice[not_yet] = head
+                # fall back to the most popular established item of the bucket, else of the
+                # category, else of the shop
+                for pool in (members, cat_items[b // n_sty], np.arange(len(created))):
+                    old = pool[created[pool] <= START]
+                    if len(old):
+                        break
+                choice[not_yet] = old[np.argmax(popularity[old])]
             out[g] = choice
     return out
 
@@ -383,3 +383,27 @@ def _bots(rng: np.random.Generator, n_bots: int, item_ids: list[str], days: floa
             )
         )
     return pd.concat(frames) if frames else pd.DataFrame()
+
+
+def write_shop(shop: SyntheticShop, out_dir, images: bool = True) -> dict[str, int]:
+    """Write events.csv, items.csv, users.csv (and images/*.png) to `out_dir`; row counts."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shop.events.to_csv(out / "events.csv", index=False)
+    shop.items.to_csv(out / "items.csv", index=False)
+    shop.users.to_csv(out / "users.csv", index=False)
+    written = {
+        "events.csv": len(shop.events),
+        "items.csv": len(shop.items),
+        "users.csv": len(shop.users),
+    }
+    if images:
+        from PIL import Image
+
+        (out / "images").mkdir(exist_ok=True)
+        for iid in shop.items["item_id"]:
+            Image.fromarray(shop.image(iid)).save(out / "images" / f"{iid}.png")
+        written["images/*.png"] = len(shop.items)
+    return written
