@@ -49,6 +49,70 @@ def target_ranks(
     return np.split(higher, targets.indptr[1:-1])
 
 
+def flatten_ranks(ranks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate per-row ranks into flat arrays.
+
+    Returns
+    -------
+    flat : np.ndarray, shape (T,)
+        Every target's 0-based rank.
+    rows : np.ndarray, shape (T,)
+        The row each rank belongs to.
+    """
+    lengths = np.fromiter((len(r) for r in ranks), dtype=np.int64, count=len(ranks))
+    flat = np.concatenate(ranks).astype(np.int64) if len(ranks) else np.zeros(0, np.int64)
+    return flat, np.repeat(np.arange(len(ranks)), lengths)
+
+
+def per_row_at_k(
+    flat: np.ndarray, rows: np.ndarray, n_targets: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    """Per-row hit, NDCG, precision and recall at k from flat target ranks (vectorised).
+
+    Parameters
+    ----------
+    flat, rows : np.ndarray, shape (T,)
+        Target ranks (0-based) and their row (see `flatten_ranks`).
+    n_targets : np.ndarray, shape (B,)
+        Number of targets per row.
+    k : int
+
+    Returns
+    -------
+    dict of np.ndarray, shape (B,) each: "hr", "ndcg", "precision", "recall".
+    NDCG uses the ideal DCG of min(n_targets, k) relevant items.
+    """
+    n_rows = len(n_targets)
+    n_targets = np.asarray(n_targets, dtype=np.float64)
+    inside = flat < k
+    hits = np.bincount(rows[inside], minlength=n_rows).astype(np.float64)
+    dcg = np.bincount(rows[inside], weights=1.0 / np.log2(flat[inside] + 2.0), minlength=n_rows)
+    ideal_cum = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))])
+    ideal = ideal_cum[np.minimum(n_targets, k).astype(np.int64)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndcg = np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), 0.0)
+        recall = np.where(n_targets > 0, hits / np.maximum(n_targets, 1.0), 0.0)
+    return {
+        "hr": (hits > 0).astype(np.float64),
+        "ndcg": ndcg,
+        "precision": hits / float(k),
+        "recall": recall,
+    }
+
+
+def reciprocal_rank(flat: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row, 1 / (1 + rank of the best-ranked target); 0 for rows without targets.
+
+    Shape (B,).
+    """
+    best = np.full(n_rows, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best, rows, flat)
+    out = np.zeros(n_rows)
+    has = best < np.iinfo(np.int64).max
+    out[has] = 1.0 / (best[has] + 1.0)
+    return out
+
+
 def ndcg_hr_at_k(ranks: list[np.ndarray], n_targets: np.ndarray, k: int) -> tuple[float, float]:
     """Mean NDCG@k and HR@k (any target in the top k) over rows.
 
@@ -57,15 +121,9 @@ def ndcg_hr_at_k(ranks: list[np.ndarray], n_targets: np.ndarray, k: int) -> tupl
     """
     if len(ranks) == 0:
         return 0.0, 0.0
-    disc = 1.0 / np.log2(np.arange(k) + 2.0)
-    ndcg = np.empty(len(ranks))
-    hr = np.empty(len(ranks))
-    for i, r in enumerate(ranks):
-        inside = r[r < k]
-        ideal = disc[: min(int(n_targets[i]), k)].sum()
-        ndcg[i] = disc[inside].sum() / ideal if ideal > 0 else 0.0
-        hr[i] = 1.0 if len(inside) else 0.0
-    return float(ndcg.mean()), float(hr.mean())
+    flat, rows = flatten_ranks(ranks)
+    m = per_row_at_k(flat, rows, np.asarray(n_targets), k)
+    return float(m["ndcg"].mean()), float(m["hr"].mean())
 
 
 def evaluate_ndcg(model, evalset, k: int = 10, batch_size: int = 1024) -> float:

@@ -1,0 +1,173 @@
+"""ItemKNN: item-to-item neighbourhood recommendation (Sarwar et al., WWW 2001; Deshpande &
+Karypis, TOIS 2004), with the shrunk cosine of Koren's neighbourhood models.
+
+The similarity of items i and j comes from the users who interacted with both:
+- "cosine":       c_ij / (sqrt(n_i n_j) + shrink),
+- "cooccurrence": c_ij / (n_i + shrink)   (the share of i's users who also took j),
+- "sequential":   like "cooccurrence", but c_ij counts only j *after* i within `window`
+                  steps of the same user ("often bought after X").
+Each item keeps its `neighbours` most similar items (a sparse item x item matrix S). A
+history scores item j as the sum of S[i, j] over its items i, optionally weighting recent
+items more (`recency`), and `explain` names the history items behind a score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from shoprec.data.interactions import InteractionData
+from shoprec.data.splits import EvalSet
+from shoprec.models.base import Recommender
+
+SIMILARITIES = ("cosine", "cooccurrence", "sequential")
+
+
+class ItemKNN(Recommender):
+    """Sparse item-item neighbourhood model.
+
+    Parameters
+    ----------
+    similarity : {"cosine", "cooccurrence", "sequential"}
+    neighbours : int
+        Neighbours kept per item (top by similarity).
+    shrink : float
+        Shrinkage added to the denominator; damps similarities built on few users.
+    window : int
+        For "sequential": how many later steps of a user count as "after".
+    recency : float
+        History weight of the item p steps before the latest is recency**p (1 = all equal).
+    """
+
+    name = "itemknn"
+
+    def __init__(
+        self,
+        similarity: str = "cosine",
+        neighbours: int = 200,
+        shrink: float = 10.0,
+        window: int = 3,
+        recency: float = 1.0,
+    ):
+        self.similarity = similarity
+        self.neighbours = neighbours
+        self.shrink = shrink
+        self.window = window
+        self.recency = recency
+
+    def fit(self, data: InteractionData, valid: EvalSet | None = None) -> Self:
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"ItemKNN: similarity must be one of {SIMILARITIES}")
+        if self.neighbours < 1 or self.shrink < 0 or self.window < 1:
+            raise ValueError("ItemKNN: need neighbours >= 1, shrink >= 0, window >= 1")
+        if not 0 < self.recency <= 1:
+            raise ValueError("ItemKNN: recency must be in (0, 1]")
+        n = data.n_items
+        x = data.matrix().copy()
+        x.data[:] = 1.0
+        counts = np.asarray(x.sum(axis=0)).ravel()
+        if self.similarity == "sequential":
+            co = _after_counts(data.sequences(), n, self.window)
+        else:
+            co = sp.csr_matrix(x.T @ x)
+            co.setdiag(0)
+            co.eliminate_zeros()
+        co = co.tocoo()
+        if self.similarity == "cosine":
+            denom = np.sqrt(counts[co.row] * counts[co.col]) + self.shrink
+        else:
+            denom = counts[co.row] + self.shrink
+        vals = co.data / np.maximum(denom, 1e-12)
+        self.similarity_ = _keep_top(co.row, co.col, vals, n, self.neighbours)
+        return self
+
+    def _history_matrix(self, histories: Sequence[np.ndarray]) -> sp.csr_matrix:
+        """(B, n_items) history weights: recency**(steps before the latest), summed."""
+        n = self.similarity_.shape[0]
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+        cols = (
+            np.concatenate([np.asarray(h, dtype=np.int64) for h in histories])
+            if lengths.sum()
+            else np.zeros(0, np.int64)
+        )
+        rows = np.repeat(np.arange(len(histories)), lengths)
+        ends = np.cumsum(lengths)
+        back = ends[rows] - 1 - np.arange(len(cols))
+        vals = np.power(float(self.recency), back) if self.recency != 1 else np.ones(len(cols))
+        m = sp.csr_matrix((vals, (rows, cols)), shape=(len(histories), n), dtype=np.float32)
+        m.sum_duplicates()
+        return m
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """Sum of neighbour similarities from the history items. Shape (B, n_items)."""
+        self._check_fitted()
+        return (self._history_matrix(histories) @ self.similarity_).toarray().astype(np.float32)
+
+    def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each item's strongest neighbours (row i of S). Shape (B, k) each."""
+        return self.recommend([np.array([int(i)]) for i in items], k)
+
+    def explain(
+        self, history: np.ndarray, items: Sequence[int], n: int = 3
+    ) -> list[list[tuple[int, float]]]:
+        """For each of `items`, the history items that contributed most to its score.
+
+        Returns
+        -------
+        Per item, up to `n` `(history_item, contribution)` pairs, largest first; only
+        positive contributions ("often bought with / after history_item").
+        """
+        self._check_fitted()
+        h = self._history_matrix([np.asarray(history)])
+        hist_items, weights = h.indices, h.data
+        sub = self.similarity_[hist_items][:, np.asarray(items, dtype=np.int64)].toarray()
+        contrib = sub * weights[:, None]  # (len(history items), len(items))
+        out = []
+        for j in range(contrib.shape[1]):
+            order = np.argsort(-contrib[:, j], kind="stable")[:n]
+            out.append(
+                [(int(hist_items[o]), float(contrib[o, j])) for o in order if contrib[o, j] > 0]
+            )
+        return out
+
+
+def _after_counts(seqs: Sequence[np.ndarray], n_items: int, window: int) -> sp.csr_matrix:
+    """c_ij = how many users took j within `window` steps after i (each user counts once)."""
+    rows, cols, users = [], [], []
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    flat = np.concatenate(seqs).astype(np.int64) if len(seqs) else np.zeros(0, np.int64)
+    user_of = np.repeat(np.arange(len(seqs)), lengths)
+    for d in range(1, window + 1):
+        same = user_of[d:] == user_of[:-d] if len(flat) > d else np.zeros(0, bool)
+        rows.append(flat[:-d][same])
+        cols.append(flat[d:][same])
+        users.append(user_of[d:][same])
+    r, c, u = (np.concatenate(a) if a else np.zeros(0, np.int64) for a in (rows, cols, users))
+    keep = r != c
+    r, c, u = r[keep], c[keep], u[keep]
+    # one count per (user, i, j)
+    key = np.unique(np.stack([u, r, c], axis=1), axis=0) if len(r) else np.zeros((0, 3), np.int64)
+    m = sp.csr_matrix(
+        (np.ones(len(key)), (key[:, 1], key[:, 2])), shape=(n_items, n_items), dtype=np.float64
+    )
+    m.sum_duplicates()
+    return m
+
+
+def _keep_top(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int, k: int
+) -> sp.csr_matrix:
+    """CSR (n, n) keeping, per row, the k largest positive values."""
+    pos = vals > 0
+    rows, cols, vals = rows[pos], cols[pos], vals[pos]
+    order = np.lexsort((-vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(n))
+    rank = np.arange(len(rows)) - starts[rows]
+    keep = rank < k
+    return sp.csr_matrix(
+        (vals[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(n, n), dtype=np.float32
+    )
