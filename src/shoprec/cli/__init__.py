@@ -4,5 +4,6 @@ from shoprec.cli.app import app
 
 # Each import registers that module's subcommands; add one line per module.
 from shoprec.cli import data_commands  # noqa: E402,F401  ingest, stats, generate
+from shoprec.cli import eval_commands  # noqa: E402,F401  evaluate
 
 __all__ = ["app"]

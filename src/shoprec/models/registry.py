@@ -10,6 +10,11 @@ from typing import Any
 
 _REGISTRY: dict[str, str] = {
     # Entries are added as model files land; keep this list sorted by family.
+    "popularity": "shoprec.models.popularity:Popularity",
+    "trending": "shoprec.models.popularity:Trending",
+    "itemknn": "shoprec.models.itemknn:ItemKNN",
+    "ease": "shoprec.models.ease:EASE",
+    "sasrec": "shoprec.models.sasrec:SASRec",
 }
 
 
