@@ -93,7 +93,7 @@ def ingest(
                         )
                     except IngestError as exc:
                         _fail(str(exc), code=1)
-                total = total.merged(rep) if hasattr(total, "merged") else rep
+                total = total.merge(rep)
                 _print_report(f"{kind}: {path}", rep)
     finally:
         if rej_f:
