@@ -1,0 +1,65 @@
+"""`PipelineConfig`: the `[pipeline]` section of the configuration file.
+
+```toml
+[pipeline]
+models = ["sasrec", "ease"]      # registry models used as retrievers (default: none)
+item_to_item = true              # "often bought after" source
+trending = true                  # time-decayed popularity source
+n_candidates = 200               # per retriever
+ranker = "lightgbm"              # lightgbm | weighted
+diversity = 0.0                  # default MMR knob when a request gives none
+[pipeline.model_params.ease]
+l2 = 200.0
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every knob of the recommendation chain, each with its default."""
+
+    # retrievers
+    models: tuple[str, ...] = ()  # registry names, e.g. ("sasrec", "ease")
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> kwargs
+    item_to_item: bool = True
+    item_to_item_window: int = 3  # successor positions counted per event
+    item_to_item_neighbours: int = 50  # successors kept per item
+    recent_items: int = 5  # latest history items that seed item-to-item and content
+    trending: bool = True
+    trending_half_life_days: float = 7.0
+    n_candidates: int = 200  # per retriever
+    max_history: int = 50  # most recent items passed to models
+    # ranker
+    ranker: str = "lightgbm"  # lightgbm | weighted
+    ranker_max_users: int = 5000  # validation users used to train the ranker
+    ranker_rounds: int = 100
+    ranker_holdout: float = 0.2  # share of validation users kept to measure the pipeline
+    source_weights: dict[str, float] = field(default_factory=dict)  # weighted ranker
+    # re-rankers
+    exclude_seen: bool = True  # False: only purchased items are excluded
+    diversity: float = 0.0  # default MMR knob
+    cold_start_diversity: float = 1.0  # knob for shoppers without history
+    max_per_category: int = 0  # 0: no cap
+    diversity_pool: int = 5  # MMR chooses among pool * k candidates
+    exploration_slots: int = 1
+    exploration_min_k: int = 4
+    new_item_days: float = 30.0  # items created this recently are "new"
+    new_item_max_interactions: int = 2  # ...and so are items with this few interactions
+    max_promoted: int = 2
+    # training
+    refit_full: bool = True  # refit retrievers on all data after validation
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.ranker not in ("lightgbm", "weighted"):
+            raise ValueError(f"pipeline.ranker: 'lightgbm' or 'weighted', got {self.ranker!r}")
+        for name in ("diversity", "cold_start_diversity"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"pipeline.{name}: must be in [0, 1]")
+        if self.n_candidates < 1:
+            raise ValueError("pipeline.n_candidates: must be >= 1")

@@ -1,0 +1,238 @@
+"""Retrievers backed by a trained model or by item vectors.
+
+- `ModelRetriever` wraps any `Recommender` from the model registry (a sequence model such as
+  `sasrec`, collaborative filtering such as `ease`, `als`, `itemknn`): it scores the whole
+  catalog for the shopper's history and keeps the top n.
+- `ContentRetriever` takes any item-vector matrix (text or image embeddings from the
+  cold-start work, or a model's item factors) and retrieves by similarity to the shopper's
+  recent items, so a new item with content can be found before anyone interacted with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from shoprec.data.interactions import InteractionData
+from shoprec.data.splits import EvalSet
+from shoprec.models.base import Recommender
+from shoprec.models.registry import create, model_class
+from shoprec.pipeline.candidates import Candidates
+from shoprec.pipeline.catalog import CatalogView
+from shoprec.pipeline.request import Query
+from shoprec.pipeline.retrievers import Retriever, top_n, verb
+
+_SEQUENTIAL_HINTS = ("sasrec", "bert4rec", "gru4rec", "caser", "sequen", "best")
+
+
+class ModelRetriever(Retriever):
+    """A registry model as a recall source.
+
+    Parameters
+    ----------
+    model : str
+        Registry name ("sasrec", "ease", "als", ...).
+    params : dict
+        Constructor keyword arguments of the model.
+    name : str
+        Source name (defaults to the model name).
+    max_history : int
+        Most recent items passed to the model.
+    """
+
+    kind = "model"
+
+    def __init__(
+        self,
+        model: str,
+        params: dict[str, Any] | None = None,
+        name: str | None = None,
+        max_history: int = 50,
+    ):
+        self.model = model
+        self.model_params = dict(params or {})
+        self.name = name or model
+        self.max_history = max_history
+        self.recommender_: Recommender | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "params": self.model_params,
+            "name": self.name,
+            "max_history": self.max_history,
+        }
+
+    @classmethod
+    def from_model(cls, recommender: Recommender, name: str, max_history: int = 50) -> Self:
+        """Wrap an already fitted model (tests, notebooks)."""
+        obj = cls(getattr(recommender, "name", name), recommender.get_params(), name, max_history)
+        obj.recommender_ = recommender
+        return obj
+
+    def fit(
+        self, data: InteractionData, catalog: CatalogView, valid: EvalSet | None = None
+    ) -> Self:
+        self.recommender_ = create(self.model, **self.model_params).fit(data, valid)
+        return self
+
+    def _scores(self, histories: list[np.ndarray]) -> np.ndarray:
+        if self.recommender_ is None:
+            raise RuntimeError(f"retriever {self.name!r} has no fitted model")
+        return np.asarray(self.recommender_.score(histories), dtype=np.float32)
+
+    def retrieve(self, query: Query, n: int) -> Candidates:
+        hist = query.history[-self.max_history :]
+        if self.recommender_ is None or len(hist) == 0:
+            return Candidates.empty()  # cold start is the trending source's job
+        n_model = self._n_items()
+        hist = hist[hist < n_model]
+        if len(hist) == 0:
+            return Candidates.empty()
+        scores = self._scores([hist])[0].copy()
+        scores[hist] = -np.inf  # the shopper has them; rules would drop them anyway
+        o = top_n(scores, n)
+        return Candidates.from_source(self.name, o, scores[o])
+
+    def _n_items(self) -> int:
+        rec = self.recommender_
+        for attr in ("n_items_", "n_items"):
+            v = getattr(rec, attr, None)
+            if isinstance(v, int | np.integer):
+                return int(v)
+        return 1 << 62
+
+    def similar(self, item: int, n: int) -> Candidates:
+        if self.recommender_ is None or item >= self._n_items():
+            return Candidates.empty()
+        idx, sc = self.recommender_.similar_items(np.array([item]), n)
+        keep = np.isfinite(sc[0]) & (idx[0] != item)
+        return Candidates.from_source(self.name, idx[0][keep], sc[0][keep])
+
+    def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
+        if query is None or len(query.history) == 0:
+            return f"similar according to {self.name}"
+        last = int(query.history[-1])
+        if any(h in self.model.lower() for h in _SEQUENTIAL_HINTS):
+            return (
+                f"a likely next step after {catalog.title(last)}, which you "
+                f"{verb(query.history_types[-1])} ({self.name})"
+            )
+        return f"shoppers with tastes like yours chose it ({self.name})"
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "params.json").write_text(
+            json.dumps({"kind": self.kind, **self.params()}, default=str)
+        )
+        if self.recommender_ is not None:
+            self.recommender_.save(path / "model")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        path = Path(path)
+        params = json.loads((path / "params.json").read_text())
+        params.pop("kind", None)
+        obj = cls(**params)
+        if (path / "model").exists():
+            obj.recommender_ = model_class(obj.model).load(path / "model")
+        return obj
+
+
+class ContentRetriever(Retriever):
+    """Similarity of item vectors to the shopper's recent items (cosine).
+
+    Parameters
+    ----------
+    vectors : np.ndarray, shape (n_items, d)
+        One row per item index; all-zero rows mean "no content".
+    name : str
+    recent : int
+        Recent history items that form the shopper's profile (more recent weigh more).
+    """
+
+    kind = "content"
+
+    def __init__(
+        self,
+        vectors: np.ndarray | None = None,
+        name: str = "content",
+        recent: int = 5,
+        decay: float = 0.7,
+    ):
+        self.name = name
+        self.recent = recent
+        self.decay = decay
+        if vectors is not None:
+            self.set_vectors(vectors)
+
+    def params(self) -> dict[str, Any]:
+        return {"name": self.name, "recent": self.recent, "decay": self.decay}
+
+    def set_vectors(self, vectors: np.ndarray, items: np.ndarray | None = None) -> None:
+        """Replace all vectors, or set rows `items` (growing the matrix for new items)."""
+        v = np.asarray(vectors, dtype=np.float32)
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        if items is None:
+            self.vectors_ = v
+            return
+        items = np.asarray(items, np.int64)
+        cur = self.vectors_
+        if items.max(initial=-1) >= len(cur):
+            grown = np.zeros((int(items.max()) + 1, cur.shape[1]), np.float32)
+            grown[: len(cur)] = cur
+            cur = grown
+        else:
+            cur = cur.copy()
+        cur[items] = v
+        self.vectors_ = cur  # replaced, not mutated: readers keep a consistent matrix
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"vectors": self.vectors_}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.vectors_ = state["vectors"]
+
+    def _query_vector(self, seeds: np.ndarray) -> np.ndarray | None:
+        vec = self.vectors_
+        seeds = seeds[seeds < len(vec)]
+        if len(seeds) == 0:
+            return None
+        w = self.decay ** np.arange(len(seeds), dtype=np.float32)
+        q = (vec[seeds] * w[:, None]).sum(axis=0)
+        norm = float(np.linalg.norm(q))
+        return q / norm if norm > 0 else None
+
+    def _search(self, q: np.ndarray, n: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.vectors_ @ q
+        scores[exclude[exclude < len(scores)]] = -np.inf
+        o = top_n(scores, n)
+        return o, scores[o]
+
+    def retrieve(self, query: Query, n: int) -> Candidates:
+        seeds = query.recent(self.recent)
+        q = self._query_vector(seeds)
+        if q is None:
+            return Candidates.empty()
+        items, scores = self._search(q, n, query.history)
+        seeds = seeds[seeds < len(self.vectors_)]
+        # evidence: the recent item each candidate is closest to, shape (n, n_seeds)
+        closest = seeds[np.argmax(self.vectors_[items] @ self.vectors_[seeds].T, axis=1)]
+        return Candidates.from_source(self.name, items, scores, closest)
+
+    def similar(self, item: int, n: int) -> Candidates:
+        if item >= len(self.vectors_) or not self.vectors_[item].any():
+            return Candidates.empty()
+        items, scores = self._search(self.vectors_[item], n, np.array([item]))
+        return Candidates.from_source(self.name, items, scores, np.full(len(items), item))
+
+    def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
+        if ref < 0:
+            return "similar in content"
+        if query is None:
+            return f"similar to {catalog.title(ref)}"
+        return f"similar to {catalog.title(ref)}, which you {verb(query.event_type_of(ref))}"

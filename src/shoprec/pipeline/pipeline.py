@@ -1,0 +1,274 @@
+"""`Pipeline`: retrieve from every source, merge, rank, re-rank in order, top up, explain.
+
+External ids go in and come out; everything between works on item indices through one
+`CatalogView`. Re-rankers run on every request in this order: hard rules, diversity,
+exploration slots, promotion slots, fallback top-up (gorse's recall chain with fallback).
+A shopper without history gets the cold-start list (trending, diversified across categories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shoprec.data.idmap import IdMap
+from shoprec.pipeline.candidates import Candidates, merge
+from shoprec.pipeline.catalog import CatalogView
+from shoprec.pipeline.config import PipelineConfig
+from shoprec.pipeline.ranker import Ranker, WeightedSumRanker
+from shoprec.pipeline.request import Query, Recommendation, RecRequest
+from shoprec.pipeline.rerankers import (
+    Campaign,
+    DiversityReranker,
+    ExplorationReranker,
+    PromotionReranker,
+)
+from shoprec.pipeline.retrievers import Retriever
+from shoprec.pipeline.rules import Reranker, RuleFilter, Rules, TopUp
+from shoprec.types import Item
+
+_CLICK_TYPES = frozenset({"click", "add_to_cart", "wishlist", "purchase"})
+_PSEUDO_EVIDENCE = {
+    "exploration": "new in the shop: we are trying it out",
+    "promotion": "promoted by the shop",
+}
+
+
+class Pipeline:
+    """The serve-time recommendation chain.
+
+    Parameters
+    ----------
+    catalog : CatalogView
+        Live catalog, aligned to the item index of every model.
+    retrievers : sequence of Retriever
+        Recall sources, by their `name`.
+    ranker : Ranker or None
+        None ranks by a weighted sum of normalised source scores.
+    config : PipelineConfig
+    users : IdMap or None
+        Users known at training time; with `histories`, their trained histories.
+    histories : (indptr, items) or None
+        CSR-style trained history per user index (oldest first), used when a request
+        brings no history of its own.
+    info : dict or None
+        Artifact metadata (version, metrics...).
+    """
+
+    def __init__(
+        self,
+        catalog: CatalogView,
+        retrievers: Sequence[Retriever],
+        ranker: Ranker | None = None,
+        config: PipelineConfig | None = None,
+        users: IdMap | None = None,
+        histories: tuple[np.ndarray, np.ndarray] | None = None,
+        campaigns: Sequence[Campaign] = (),
+        info: dict[str, Any] | None = None,
+    ):
+        cfg = config or PipelineConfig()
+        self.config = cfg
+        self.catalog = catalog
+        self.retrievers: dict[str, Retriever] = {r.name: r for r in retrievers}
+        self.fallback_ranker = WeightedSumRanker(cfg.source_weights)
+        self.ranker: Ranker = ranker or self.fallback_ranker
+        self.users = users or IdMap()
+        if histories is None:
+            histories = (np.zeros(len(self.users) + 1, np.int64), np.zeros(0, np.int64))
+        self.histories = histories
+        self.info: dict[str, Any] = dict(info or {})
+        self._forgotten: set[str] = set()
+        self.rules = Rules(catalog)
+        self.exploration = ExplorationReranker(
+            self.rules, cfg.exploration_slots, cfg.exploration_min_k, seed=cfg.seed
+        )
+        self.promotion = PromotionReranker(self.rules, tuple(campaigns), cfg.max_promoted)
+        self.rerankers: list[Reranker] = [
+            RuleFilter(self.rules),
+            DiversityReranker(self.rules, cfg.max_per_category, cfg.diversity_pool),
+            self.exploration,
+            self.promotion,
+            TopUp(self.rules, cfg.max_per_category),
+        ]
+
+    # ---------------------------------------------------------------- metadata
+    @property
+    def version(self) -> str:
+        """The artifact version this pipeline was loaded from."""
+        return str(self.info.get("version", "unversioned"))
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.retrievers)
+
+    def add_retriever(self, retriever: Retriever) -> None:
+        """Add (or replace, by name) a recall source, e.g. content similarity."""
+        self.retrievers = {**self.retrievers, retriever.name: retriever}
+
+    # --------------------------------------------------------------- resolving
+    def resolve(self, request: RecRequest) -> Query:
+        """Translate a request into index space (unknown items are dropped)."""
+        items = self.catalog.items
+        hist_ids = [h.item_id for h in request.history]
+        idx = items.to_index(hist_ids) if hist_ids else np.zeros(0, np.int64)
+        known = idx >= 0
+        history = idx[known]
+        types = [h.event_type for h, k in zip(request.history, known, strict=True) if k]
+        ts = np.array([h.timestamp for h in request.history], np.float64)[known]
+        user = self.users.get(request.user_id) if request.user_id is not None else -1
+        if len(history) == 0 and user >= 0 and request.user_id not in self._forgotten:
+            indptr, hist_items = self.histories
+            if user + 1 < len(indptr):
+                history = hist_items[indptr[user] : indptr[user + 1]].astype(np.int64)
+                types = [""] * len(history)
+                ts = np.zeros(len(history))
+        return self._query(request, user, history, types, ts)
+
+    def _query(
+        self, request: RecRequest, user: int, history: np.ndarray, types: list[str], ts: np.ndarray
+    ) -> Query:
+        cold = len(history) == 0
+        if request.diversity is not None:
+            div = request.diversity
+        else:
+            div = self.config.cold_start_diversity if cold else self.config.diversity
+        if self.config.exclude_seen:
+            excluded = history
+        else:
+            excluded = history[np.array([t == "purchase" for t in types], bool)]
+        if request.exclude_items:
+            hidden = self.catalog.items.to_index(request.exclude_items)
+            excluded = np.concatenate([excluded, hidden[hidden >= 0]])
+        return Query(
+            request, user, history, types, ts, int(request.k), float(div), np.unique(excluded), cold
+        )
+
+    def query_from_indices(
+        self, history: np.ndarray, k: int, diversity: float | None = None, **request_fields: Any
+    ) -> Query:
+        """A query for an index-space history (offline evaluation, ranker training)."""
+        history = np.asarray(history, np.int64)
+        req = RecRequest(k=k, diversity=diversity, **request_fields)
+        return self._query(req, -1, history, [""] * len(history), np.zeros(len(history)))
+
+    # ----------------------------------------------------------------- running
+    def candidates(self, query: Query) -> Candidates:
+        """Every retriever's list, merged and de-duplicated (not yet ranked)."""
+        n = self.config.n_candidates
+        return merge([r.retrieve(query, n) for r in self.retrievers.values()])
+
+    def run(self, query: Query) -> Candidates:
+        """The whole chain in index space; at most `query.k` items, best first."""
+        if query.k <= 0:
+            return Candidates.empty()
+        cands = self.candidates(query)
+        ranker = self.fallback_ranker if query.cold else self.ranker
+        cands = ranker.rank(query, cands)
+        for stage in self.rerankers:
+            cands = stage.rerank(query, cands)
+        return cands.head(query.k)
+
+    def recommend(self, request: RecRequest) -> list[Recommendation]:
+        """Up to `request.k` items (exactly k whenever the catalog allows), explained."""
+        query = self.resolve(request)
+        return self._to_recs(self.run(query), query)
+
+    def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
+        """Items similar to `item_id`, available ones only; KeyError for an unknown item."""
+        idx = self.catalog.items.get(str(item_id))
+        if idx < 0:
+            raise KeyError(item_id)
+        query = self._query(RecRequest(k=k), -1, np.array([idx], np.int64), [""], np.zeros(1))
+        n = self.config.n_candidates
+        cands = merge([r.similar(idx, n) for r in self.retrievers.values()])
+        cands = self.fallback_ranker.rank(query, cands)
+        cands = self.rerankers[0].rerank(query, cands).head(k)
+        if len(cands) < k:  # same category first, then anything popular
+            cat = self.catalog.category_name(int(self.catalog.category[idx]))
+            topup = self.rerankers[-1]
+            if cat:
+                same = self._query(
+                    RecRequest(k=k, category=cat), -1, query.history, [""], np.zeros(1)
+                )
+                cands = topup.rerank(same, cands)
+            cands = topup.rerank(query, cands)
+        return self._to_recs(cands.head(k), None)
+
+    def retrieve(
+        self, source: str, request: RecRequest, n: int = 50, apply_rules: bool = True
+    ) -> list[Recommendation]:
+        """One retriever alone (debug routes); KeyError for an unknown source."""
+        retriever = self.retrievers[source]
+        query = self.resolve(request)
+        cands = retriever.retrieve(query, n)
+        if apply_rules:
+            cands = self.rerankers[0].rerank(query, cands)
+        return self._to_recs(cands, query)
+
+    # ------------------------------------------------------------ explanations
+    def explain(self, cands: Candidates, pos: int, query: Query | None) -> dict[str, Any]:
+        """The explanation of the item at position `pos` of `cands`."""
+        item = int(cands.items[pos])
+        sources, evidence = [], []
+        scores: dict[str, float] = {}
+        ranks: dict[str, int] = {}
+        for s, col in cands.source_scores.items():
+            v = col[pos]
+            if np.isnan(v):
+                continue
+            sources.append(s)
+            scores[s] = round(float(v), 6)
+            ranks[s] = int(cands.source_ranks[s][pos]) + 1
+            ref = int(cands.evidence[s][pos])
+            r = self.retrievers.get(s)
+            if r is not None:
+                evidence.append(r.explain(ref, item, query, self.catalog))
+            elif s == "fallback":
+                evidence.append(
+                    "popular in the shop right now"
+                    if self.catalog.trend[item] > 0
+                    else "available in the shop"
+                )
+            elif s in _PSEUDO_EVIDENCE:
+                evidence.append(_PSEUDO_EVIDENCE[s])
+        return {
+            "sources": sources,
+            "evidence": evidence,
+            "adjustments": list(cands.adjustments.get(item, [])),
+            "source_scores": scores,
+            "source_ranks": ranks,
+        }
+
+    def _to_recs(self, cands: Candidates, query: Query | None) -> list[Recommendation]:
+        ids = self.catalog.items.to_ids(cands.items)
+        return [
+            Recommendation(ids[i], float(cands.scores[i]), self.explain(cands, i, query))
+            for i in range(len(cands))
+        ]
+
+    # -------------------------------------------------------------- live state
+    def update_items(self, items: Iterable[Item | Mapping[str, Any]] | pd.DataFrame) -> list[str]:
+        """Insert or change catalog entries; takes effect on the next request."""
+        idx = self.catalog.update_items(items)
+        return self.catalog.items.to_ids(idx)
+
+    def remove_item(self, item_id: str) -> bool:
+        """Make an item unavailable everywhere at once; False when unknown."""
+        return self.catalog.remove_item(item_id)
+
+    def set_campaigns(self, campaigns: Sequence[Campaign]) -> None:
+        """Replace the promotion campaigns (takes effect on the next request)."""
+        self.promotion.campaigns = tuple(campaigns)
+
+    def record_event(self, item_id: str, event_type: str) -> None:
+        """Feed exploration: a click-like event on an item counts as a success."""
+        idx = self.catalog.items.get(str(item_id))
+        if idx >= 0 and event_type in _CLICK_TYPES:
+            self.exploration.record(idx, clicked=True)
+
+    def forget_user(self, user_id: str) -> None:
+        """Stop using the trained history of `user_id` (erasure)."""
+        self._forgotten.add(str(user_id))

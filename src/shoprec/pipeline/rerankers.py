@@ -1,0 +1,221 @@
+"""The middle re-rank stages: diversity (MMR), exploration slots, promotion slots.
+
+- Diversity: maximal marginal relevance (Carbonell & Goldstein, SIGIR 1998) with a knob
+  d in [0, 1]: pick the item maximising (1 - d) * relevance - d * max similarity to the
+  items already picked; relevance is the ranker score scaled to [0, 1]. Similarity is the
+  cosine of item vectors when given, else categories (1 same category, 0.5 same top-level
+  category). With category similarity any d > 0.5 never repeats a category while another
+  remains; d = 0 keeps the ranker's order exactly. An optional per-category cap applies at
+  any d.
+- Exploration: Thompson sampling (a Beta(1 + clicks, 1 + impressions - clicks) posterior per
+  new item) chooses which new items get the exploration slots.
+- Promotions: campaign items pinned at a slot or boosted up a few places, at most
+  `max_promoted` per list, and only when the rules allow them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from shoprec.pipeline.candidates import Candidates
+from shoprec.pipeline.request import Query
+from shoprec.pipeline.rules import Reranker, Rules
+
+
+class DiversityReranker(Reranker):
+    """MMR over the top `pool_factor * k` candidates, with an optional per-category cap."""
+
+    name = "diversity"
+
+    def __init__(
+        self,
+        rules: Rules,
+        max_per_category: int = 0,
+        pool_factor: int = 5,
+        vectors: np.ndarray | None = None,
+    ):
+        self.rules = rules
+        self.max_per_category = max_per_category
+        self.pool_factor = pool_factor
+        self.vectors = vectors
+
+    def rerank(self, query: Query, candidates: Candidates) -> Candidates:
+        d = query.diversity
+        k = query.k
+        if (d <= 0 and not self.max_per_category) or len(candidates) <= 1 or k <= 0:
+            return candidates
+        pool_n = min(len(candidates), max(k * self.pool_factor, k + 10))
+        picked = self._select(candidates.head(pool_n), d, min(k, pool_n))
+        rest = np.setdiff1d(np.arange(len(candidates)), picked, assume_unique=True)
+        out = candidates.take(np.concatenate([picked, np.sort(rest)]))
+        for new_pos, old_pos in enumerate(picked.tolist()):
+            if new_pos != old_pos:
+                moved = "down" if new_pos > old_pos else "up"
+                out.note(
+                    int(out.items[new_pos]), f"diversity: moved {moved} {abs(new_pos - old_pos)}"
+                )
+        return out
+
+    def _select(self, pool: Candidates, d: float, k: int) -> np.ndarray:
+        """Positions in `pool` of the k items MMR picks, in pick order. Shape (k,)."""
+        cat = self.rules.catalog
+        s = pool.scores
+        span = s.max() - s.min()
+        rel = (s - s.min()) / span if span > 0 else np.ones(len(s))
+        cats = cat.category[pool.items]
+        tops = cat.top_category[pool.items]
+        vec = None
+        if self.vectors is not None and pool.items.max() < len(self.vectors):
+            vec = self.vectors[pool.items]
+            vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        max_sim = np.zeros(len(pool))
+        free = np.ones(len(pool), bool)
+        counts: dict[int, int] = {}
+        cap = self.max_per_category
+        picked: list[int] = []
+        for _ in range(k):
+            value = (1.0 - d) * rel - d * max_sim
+            if cap:
+                full = np.array([counts.get(int(c), 0) >= cap for c in cats]) & free
+                if (free & ~full).any():
+                    value = np.where(full, -np.inf, value)
+            value = np.where(free, value, -np.inf)
+            j = int(np.argmax(value))  # ties: the better-ranked item (earlier position)
+            if not free[j]:
+                break
+            picked.append(j)
+            free[j] = False
+            counts[int(cats[j])] = counts.get(int(cats[j]), 0) + 1
+            if vec is not None:
+                sim = vec @ vec[j]
+            else:
+                sim = np.where(cats == cats[j], 1.0, np.where(tops == tops[j], 0.5, 0.0))
+            np.maximum(max_sim, sim, out=max_sim)
+        return np.array(picked, np.int64)
+
+
+class ExplorationReranker(Reranker):
+    """Gives `slots` positions of the list to new items chosen by Thompson sampling.
+
+    Feedback arrives through `record(item, clicked)`; showing an item counts an impression
+    when `count_impressions` is true. Lists shorter than `min_k` are left alone.
+    """
+
+    name = "exploration"
+
+    def __init__(
+        self,
+        rules: Rules,
+        slots: int = 1,
+        min_k: int = 4,
+        seed: int = 0,
+        count_impressions: bool = True,
+    ):
+        self.rules = rules
+        self.slots = slots
+        self.min_k = min_k
+        self.count_impressions = count_impressions
+        self.rng = np.random.default_rng(seed)
+        n = len(rules.catalog)
+        self.clicks = np.zeros(n)
+        self.impressions = np.zeros(n)
+        self._lock = threading.Lock()
+
+    def _ensure(self, n: int) -> None:
+        if len(self.clicks) < n:
+            with self._lock:
+                extra = n - len(self.clicks)
+                self.clicks = np.concatenate([self.clicks, np.zeros(extra)])
+                self.impressions = np.concatenate([self.impressions, np.zeros(extra)])
+
+    def record(self, item: int, clicked: bool = True, shown: bool = False) -> None:
+        """Count a click (and, when `shown`, an impression) for `item`."""
+        self._ensure(item + 1)
+        self.clicks[item] += float(clicked)
+        self.impressions[item] += float(shown)
+
+    def rerank(self, query: Query, candidates: Candidates) -> Candidates:
+        k = query.k
+        if self.slots <= 0 or k < self.min_k or query.cold:
+            return candidates
+        new = self.rules.catalog.new_items
+        if len(new) == 0:
+            return candidates
+        top = candidates.items[:k]
+        new = new[self.rules.allowed(query, new) & ~np.isin(new, top)]
+        if len(new) == 0:
+            return candidates
+        self._ensure(int(new.max()) + 1)
+        clicks, imps = self.clicks[new], self.impressions[new]
+        theta = self.rng.beta(1.0 + clicks, 1.0 + np.maximum(imps - clicks, 0.0))
+        n_slots = min(self.slots, len(new))
+        chosen = new[np.argsort(-theta)[:n_slots]]
+        out = candidates
+        for s, item in enumerate(chosen.tolist()):
+            pos = min(k, len(out)) - 1 - s if min(k, len(out)) > 0 else 0
+            pos = max(pos, 0)
+            out = out.insert(pos, item, self.name)
+            out.note(item, f"exploration: new item tried at position {pos + 1}")
+            if self.count_impressions:
+                self.impressions[item] += 1.0
+        return out
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A promoted item: `mode` "pin" puts it at `slot` (0-based); "boost" moves it up
+    `boost` places (or brings it in `boost` places above the end of the list)."""
+
+    item_id: str
+    mode: str = "pin"
+    slot: int = 0
+    boost: int = 3
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("pin", "boost"):
+            raise ValueError(f"mode: must be 'pin' or 'boost', got {self.mode!r}")
+        if self.slot < 0 or self.boost < 0:
+            raise ValueError("slot and boost must be >= 0")
+
+
+class PromotionReranker(Reranker):
+    """Applies campaigns in order (pins first), at most `max_promoted` per list."""
+
+    name = "promotion"
+
+    def __init__(self, rules: Rules, campaigns: tuple[Campaign, ...] = (), max_promoted: int = 2):
+        self.rules = rules
+        self.campaigns = tuple(campaigns)
+        self.max_promoted = max_promoted
+
+    def rerank(self, query: Query, candidates: Candidates) -> Candidates:
+        if not self.campaigns or self.max_promoted <= 0 or query.k <= 0:
+            return candidates
+        items = self.rules.catalog.items
+        ordered = sorted(self.campaigns, key=lambda c: c.mode != "pin")
+        idx = np.array([items.get(c.item_id) for c in ordered], np.int64)
+        ok = self.rules.allowed(query, idx)
+        out = candidates
+        done = 0
+        for camp, item, allowed in zip(ordered, idx.tolist(), ok.tolist(), strict=True):
+            if not allowed or done >= self.max_promoted:
+                continue
+            label = f" ({camp.name})" if camp.name else ""
+            present = np.flatnonzero(out.items[: query.k] == item)
+            if camp.mode == "pin":
+                pos = min(camp.slot, query.k - 1)
+                out = out.insert(pos, item, self.name)
+                out.note(item, f"promotion: pinned at position {pos + 1}{label}")
+            else:
+                if len(present):
+                    pos = max(0, int(present[0]) - camp.boost)
+                else:
+                    pos = max(0, min(query.k, len(out)) - camp.boost)
+                out = out.insert(pos, item, self.name)
+                out.note(item, f"promotion: boosted to position {pos + 1}{label}")
+            done += 1
+        return out

@@ -1,0 +1,148 @@
+"""Hard rules and the fallback top-up: the first and last re-rank stages.
+
+`Rules.allowed(query, items)` is the one place that decides whether an item may be shown to
+this shopper now (available, not bought / seen / hidden, price range, category include and
+exclude). Every stage that adds items (exploration, promotions, top-up) asks it too, so no
+path around the rules exists.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from shoprec.pipeline.candidates import Candidates, concat
+from shoprec.pipeline.catalog import CatalogView
+from shoprec.pipeline.request import Query
+
+
+class Reranker(ABC):
+    """One re-rank stage: `rerank(query, candidates) -> candidates`."""
+
+    name: str = "reranker"
+
+    @abstractmethod
+    def rerank(self, query: Query, candidates: Candidates) -> Candidates:
+        """The candidates filtered, reordered or extended; notes go to `adjustments`."""
+
+
+class Rules:
+    """Per-request eligibility of items, vectorised over index arrays."""
+
+    def __init__(self, catalog: CatalogView):
+        self.catalog = catalog
+
+    def allowed(self, query: Query, items: np.ndarray) -> np.ndarray:
+        """Boolean mask, shape (len(items),): may each item be shown for `query`?"""
+        cat = self.catalog
+        items = np.asarray(items, np.int64)
+        available = cat.available  # one snapshot: arrays are replaced, never resized
+        ok = (items >= 0) & (items < len(available))
+        items = np.where(ok, items, 0)
+        ok &= available[items]
+        req = query.request
+        if req.min_price is not None or req.max_price is not None:
+            price = cat.price[items]
+            known = ~np.isnan(price)
+            if req.min_price is not None:
+                ok &= ~known | (price >= req.min_price)
+            if req.max_price is not None:
+                ok &= ~known | (price <= req.max_price)
+        codes = cat.category[items]
+        if req.category:
+            ok &= cat.category_mask(req.category)[codes]
+        for excluded in req.exclude_categories:
+            ok &= ~cat.category_mask(excluded)[codes]
+        if len(query.excluded):
+            ok &= ~np.isin(items, query.excluded)
+        return ok
+
+
+class RuleFilter(Reranker):
+    """Drops every candidate the rules forbid."""
+
+    name = "rules"
+
+    def __init__(self, rules: Rules):
+        self.rules = rules
+
+    def rerank(self, query: Query, candidates: Candidates) -> Candidates:
+        if len(candidates) == 0:
+            return candidates
+        return candidates.take(np.flatnonzero(self.rules.allowed(query, candidates.items)))
+
+
+class TopUp(Reranker):
+    """Cuts the list to k and fills a short list with trending available items.
+
+    It walks the catalog's fallback order (time-decayed popularity, new items last) in
+    chunks, keeping items the rules allow, so a response has k items whenever the catalog
+    allows. A per-category cap, when set, is honoured first and relaxed only if needed.
+    """
+
+    name = "fallback"
+
+    def __init__(self, rules: Rules, max_per_category: int = 0, chunk: int = 512):
+        self.rules = rules
+        self.max_per_category = max_per_category
+        self.chunk = chunk
+
+    def rerank(self, query: Query, candidates: Candidates) -> Candidates:
+        k = query.k
+        out = candidates.head(k)
+        need = k - len(out)
+        if need <= 0:
+            return out
+        order = self.rules.catalog.fallback_order
+        taken = out.items
+        picked: list[np.ndarray] = []
+        spare: list[np.ndarray] = []
+        n_picked = 0
+        cap = self.max_per_category
+        cat_counts = (
+            np.bincount(
+                self.rules.catalog.category[taken], minlength=len(self.rules.catalog.categories)
+            )
+            if cap
+            else None
+        )
+        for start in range(0, len(order), self.chunk):
+            block = order[start : start + self.chunk]
+            block = block[self.rules.allowed(query, block) & ~np.isin(block, taken)]
+            if cap and len(block):
+                block, over = self._cap(block, cat_counts, need - n_picked)
+                spare.append(over)
+            picked.append(block[: need - n_picked])
+            n_picked += len(picked[-1])
+            if n_picked >= need:
+                break
+        if n_picked < need and spare:  # relax the cap rather than return a short list
+            extra = np.concatenate(spare)[: need - n_picked]
+            picked.append(extra)
+        items = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+        if len(items) == 0:
+            return out
+        base = float(out.scores[-1]) if len(out) else 0.0
+        scores = base - 1e-6 * np.arange(1, len(items) + 1)
+        fill = Candidates.from_source(self.name, items, scores)
+        for i in items:
+            fill.note(int(i), "fallback: popular item added to fill the list")
+        result = concat([out, fill])
+        result.adjustments = {**out.adjustments, **fill.adjustments}
+        return result
+
+    def _cap(self, block: np.ndarray, counts: np.ndarray, need: int) -> tuple[np.ndarray, ...]:
+        cats = self.rules.catalog.category[block]
+        if counts.shape[0] < len(self.rules.catalog.categories):
+            counts.resize(len(self.rules.catalog.categories), refcheck=False)
+        keep = np.zeros(len(block), bool)
+        n_keep = 0
+        for j, c in enumerate(cats.tolist()):  # short: stops once `need` items are kept
+            if counts[c] < self.max_per_category:
+                counts[c] += 1
+                keep[j] = True
+                n_keep += 1
+                if n_keep >= need:
+                    break
+        return block[keep], block[~keep]
