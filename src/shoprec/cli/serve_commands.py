@@ -1,0 +1,113 @@
+"""`shoprec serve` (the HTTP service under uvicorn) and `shoprec mint-key` (an API key and its hash)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from shoprec.cli.app import app
+
+err = Console(stderr=True)
+
+
+def uvicorn_options(host: str, port: int, log_level: str = "info") -> dict[str, Any]:
+    """Options for `uvicorn.run`. uvicorn's access log is off: it prints paths and query
+    strings, which hold user ids; the service writes its own access log without them."""
+    return {
+        "host": host,
+        "port": port,
+        "workers": 1,
+        "access_log": False,
+        "log_level": log_level,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+
+
+@app.command()
+def serve(
+    artifacts: Annotated[
+        Path,
+        typer.Option(help="Artifact folder, or a root holding versions and a `latest` pointer"),
+    ],
+    store: Annotated[str, typer.Option(help="Store URL: sqlite:///path or postgresql://...")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind (keep 127.0.0.1 unless proxied)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    online: Annotated[
+        str, typer.Option(help="Online state: memory:// or redis://127.0.0.1:6379/0")
+    ] = "memory://",
+    keys_file: Annotated[
+        Path | None, typer.Option(help="Hashed API keys, one per line (see `shoprec mint-key`)")
+    ] = None,
+    read_requires_key: Annotated[bool, typer.Option(help="Require a `read` key for reads")] = False,
+    insecure_open_writes: Annotated[
+        bool, typer.Option(help="DEVELOPMENT ONLY: accept writes without any key")
+    ] = False,
+    rate_limit: Annotated[float, typer.Option(help="Requests per second per key (0: off)")] = 100.0,
+    reload_poll: Annotated[
+        float, typer.Option(help="Seconds between `latest` checks (0: off)")
+    ] = 2.0,
+    playground_users: Annotated[
+        str, typer.Option(help="Comma-separated user ids the playground offers")
+    ] = "",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Serve recommendations over HTTP (FastAPI under uvicorn, one worker)."""
+    import uvicorn
+
+    from shoprec.serving.app import create_app
+    from shoprec.serving.settings import ServingSettings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = ServingSettings.from_env(
+        artifacts=str(artifacts),
+        store_url=store,
+        online_url=online,
+        keys_file=str(keys_file) if keys_file else "",
+        read_requires_key=read_requires_key,
+        open_writes=insecure_open_writes,
+        rate_limit_per_s=rate_limit,
+        reload_poll_s=reload_poll,
+        playground_users=tuple(u.strip() for u in playground_users.split(",") if u.strip()),
+    )
+    if insecure_open_writes:
+        err.print("[yellow]warning:[/yellow] writes are open to anyone (--insecure-open-writes)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/yellow] binding to {host}: put a TLS proxy in front")
+    uvicorn.run(create_app(settings), **uvicorn_options(host, port, log_level))
+
+
+@app.command("mint-key")
+def mint_key_command(
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, admin")] = "read",
+    name: Annotated[str, typer.Option(help="Label for logs and metrics")] = "key",
+    pepper_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the service's key pepper (gives an hmac-sha256 hash)"),
+    ] = None,
+) -> None:
+    """Mint an API key: the key goes to the client (shown once), the line to the keys file."""
+    from shoprec.serving.auth import hash_key, mint_key
+    from shoprec.serving.settings import SCOPES
+
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    bad = sorted(set(wanted) - set(SCOPES))
+    if not wanted or bad:
+        err.print(f"[red]error:[/red] scopes must be among {', '.join(SCOPES)}; got {scopes!r}")
+        raise typer.Exit(2)
+    if any(c.isspace() for c in name) or not name:
+        err.print("[red]error:[/red] --name must be one word")
+        raise typer.Exit(2)
+    pepper = pepper_file.read_text().strip() if pepper_file else ""
+    key = mint_key()
+    typer.echo(f"key:  {key}")
+    typer.echo(f"line: {hash_key(key, pepper)} {','.join(wanted)} {name}")
+    err.print("Give the key to the client once; put the line in the service's keys file.")

@@ -1,0 +1,160 @@
+"""What the routes share: stores, online state, the served model, the cache, and the id seam.
+
+Routes stay thin: they validate, call one method here, and shape the response. The methods
+work on *stored* user ids (see `shoprec.serving.identity`), never on raw ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shoprec.pipeline.request import Recommendation, RecRequest
+from shoprec.serving.auth import AccessControl
+from shoprec.serving.cache import ResultCache, state_version
+from shoprec.serving.identity import UserIds
+from shoprec.serving.metrics import Metrics
+from shoprec.serving.runtime import ModelHolder, Served
+from shoprec.serving.settings import ServingSettings
+from shoprec.storage.base import AddResult, Store
+from shoprec.storage.online_state import OnlineState
+from shoprec.types import Event, Item
+
+log = logging.getLogger("shoprec.serving")
+
+
+@dataclass(frozen=True)
+class RecQuery:
+    """The knobs of one recommendation request (after validation)."""
+
+    k: int
+    diversity: float | None = None
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+
+
+class ServiceState:
+    """Everything a request needs, built in the app's lifespan and closed at shutdown."""
+
+    def __init__(
+        self,
+        settings: ServingSettings,
+        store: Store,
+        online: OnlineState,
+        models: ModelHolder,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.online = online
+        self.models = models
+        self.metrics = metrics
+        self.access = AccessControl(settings)
+        self.user_ids = UserIds(settings)
+        self.cache = ResultCache(settings.cache_size)
+        self.catalog_version = 0
+
+    # ------------------------------------------------------------------ history
+    def history(self, user: str) -> list[Event]:
+        """The user's stored events and online state merged, oldest first, at most
+        ``history_limit`` (read on every request, so a posted event counts at once)."""
+        limit = self.settings.history_limit
+        stored = self.store.user_events(user, limit=limit)
+        recent = self.online.recent(user, limit)
+        if not recent:
+            return stored[-limit:]
+        seen: set[str] = set()
+        merged: list[Event] = []
+        for e in sorted([*stored, *recent], key=lambda e: e.timestamp):
+            key = e.dedup_key()
+            if key not in seen:
+                seen.add(key)
+                merged.append(e)
+        return merged[-limit:]
+
+    # ------------------------------------------------------------------ reads
+    def recommend(self, user: str, q: RecQuery) -> tuple[Served, list[Recommendation]]:
+        served = self.models.get()
+        history = self.history(user)
+        key = (
+            user,
+            served.recipe,
+            served.version,
+            self.catalog_version,
+            state_version(history),
+            q,
+        )
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.metrics.cache.labels("hit").inc()
+            return served, hit
+        self.metrics.cache.labels("miss").inc()
+        request = self.request(user, q, history)
+        recs = list(served.pipeline.recommend(request))
+        self.cache.put(user, key, recs)
+        return served, recs
+
+    def request(self, user: str, q: RecQuery, history: Sequence[Event] | None = None) -> RecRequest:
+        """The pipeline request for `user` (history read now unless given)."""
+        history = self.history(user) if history is None else history
+        return RecRequest(
+            user_id=user,
+            k=q.k,
+            history=tuple(e for e in history if e.item_id),
+            diversity=q.diversity,
+            category=q.category,
+            min_price=q.min_price,
+            max_price=q.max_price,
+        )
+
+    # ------------------------------------------------------------------ writes
+    def add_events(self, events: Sequence[Event]) -> AddResult:
+        """Store events (durable before this returns), then append them to online state."""
+        result = self.store.add_events(events)
+        by_user: dict[str, list[Event]] = defaultdict(list)
+        for e in events:
+            by_user[e.user_id].append(e)
+        for user, evs in by_user.items():
+            self.online.append(user, evs)
+        served = self.models.current
+        if served is not None:  # exploration learns from clicks on the items it tries
+            for e in events:
+                if e.item_id:
+                    served.pipeline.record_event(e.item_id, e.event_type)
+        self.metrics.events.labels("accepted").inc(len(events))
+        return result
+
+    def upsert_items(self, items: Sequence[Item]) -> None:
+        """Write catalog changes to the store and to the served pipeline, at once."""
+        self.store.upsert_items(items)
+        self.models.update_items(items)
+        self.catalog_version += 1
+        self.cache.clear()
+
+    def forget_user(self, user: str) -> dict[str, Any]:
+        """Erasure: the user's events, profile, online state and cached results, at once.
+
+        The one place DELETE /v1/users/{user_id} lands; the privacy layer's audited erasure
+        (`shoprec.storage.erasure.forget_user`) takes these same objects.
+        """
+        removed: dict[str, Any] = {}
+        for table, n in self.store.delete_user(user).items():
+            removed[table] = int(n)
+        removed["online_state"] = len(self.online.recent(user, self.online.max_events))
+        self.online.forget(user)
+        removed["cache"] = self.cache.forget_user(user)
+        # Until retraining, the artifact may still hold the user's trained history.
+        self.models.forget_user(user)
+        return removed
+
+    def close(self) -> None:
+        self.models.stop_watching()
+        for closable in (self.online, self.store):
+            try:
+                closable.close()
+            except Exception:  # closing must not hide the shutdown
+                log.exception("error while closing %s", type(closable).__name__)
