@@ -5,5 +5,6 @@ from shoprec.cli.app import app
 # Each import registers that module's subcommands; add one line per module.
 from shoprec.cli import data_commands  # noqa: E402,F401  ingest, stats, generate
 from shoprec.cli import eval_commands  # noqa: E402,F401  evaluate
+from shoprec.cli import serve_commands  # noqa: E402,F401  serve, mint-key
 
 __all__ = ["app"]
