@@ -93,8 +93,11 @@ class CatalogView:
         new_days: float = 30.0,
         new_max_interactions: int = 2,
     ) -> CatalogView:
-        """Build from an item table aligned to `items` (as in `InteractionData.item_table`)."""
-        view = cls(items, now)
+        """Build from an item table aligned to `items` (as in `InteractionData.item_table`).
+
+        The id map is copied: new catalog items must not change the training data's map.
+        """
+        view = cls(IdMap.from_list(items.to_list()), now)
         n = len(items)
         if popularity is not None:
             view.popularity = np.asarray(popularity, np.float64)[:n].copy()
