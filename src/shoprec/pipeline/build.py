@@ -217,15 +217,15 @@ def train_artifact(
 def interactions_from_frames(
     events: pd.DataFrame, items: pd.DataFrame | None, users: pd.DataFrame | None, cfg: Config
 ) -> InteractionData:
-    """Events, catalog and users frames -> InteractionData, through the cleaning module
-    when it is installed, else by weighting event types (`[cleaning.weights]`)."""
+    """Events, catalog and users frames -> InteractionData through the cleaning chain
+    (bots, outliers, feedback strength, k-core: `shoprec.data.cleaning`)."""
     try:
-        from shoprec.data.cleaning import build_interactions, clean_events
-    except ImportError:
-        build_interactions = clean_events = None
-    if clean_events is not None and build_interactions is not None:
-        cleaned, _report = clean_events(events, cfg.cleaning)
-        return build_interactions(cleaned, items, users, cfg.cleaning)
+        from shoprec.data.cleaning import build_interactions
+    except ImportError:  # an older data layer: weight event types directly
+        build_interactions = None
+    if build_interactions is not None:
+        data, _report = build_interactions(events, items, users, cfg.cleaning)
+        return data
     weights: EventWeights = cfg.cleaning.weights
     ev = events[events["item_id"].notna()].copy()
     ev["weight"] = ev["event_type"].map(lambda t: float(getattr(weights, str(t), 0.0)))
