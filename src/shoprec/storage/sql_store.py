@@ -63,8 +63,9 @@ DDL: tuple[str, ...] = (
         event_id TEXT,
         context TEXT
     )""",
+    # One secondary index only: each index costs a random B-tree insert per event, and bulk
+    # ingest speed matters more than the rare time-range scans (retention, `since`).
     "CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_id, ts)",
-    "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
     """CREATE TABLE IF NOT EXISTS items (
         item_id TEXT PRIMARY KEY,
         title TEXT NOT NULL,
@@ -214,12 +215,14 @@ class SQLStore(Store):
 
     # --- writes -------------------------------------------------------------------------
     def add_events(self, events: Sequence[Event]) -> AddResult:
-        unique: dict[str, Event] = {}
+        unique: dict[str, tuple[Any, ...]] = {}
         for e in events:
-            unique.setdefault(e.dedup_key(), e)
+            k = e.dedup_key()
+            if k not in unique:  # the first of repeated events is the one kept
+                unique[k] = event_row(e, k)
         if not unique:
             return AddResult(0, len(events))
-        rows = [event_row(e, k) for k, e in unique.items()]
+        rows = list(unique.values())
         with self._lock:
             self._require_open()
             with self._transaction():
