@@ -126,6 +126,8 @@ def cold_user_split(
     seqs = data.sequences()
     need = max(ns) + 1
     eligible = np.flatnonzero(np.array([len(s) >= max(need, 3) for s in seqs]))
+    if len(eligible) < 2:
+        raise ValueError(f"cold_user_split: fewer than 2 users with {max(need, 3)}+ events")
     rng = np.random.default_rng(seed)
     cold_users = np.sort(
         rng.choice(eligible, max(1, int(round(fraction * len(eligible)))), replace=False)
@@ -148,7 +150,13 @@ def cold_user_split(
 def rank_metrics(
     ranks: list[np.ndarray], targets: sp.csr_matrix, ks: Sequence[int] = KS
 ) -> dict[str, float]:
-    """HR@k and NDCG@k (means over rows) from target ranks."""
+    """HR@k and NDCG@k (means over rows) from target ranks.
+
+    `target_ranks` ranks each target as if it were the only one (other targets masked), so
+    with several targets two can share rank 0; the j-th best target (0-based) is really at
+    position rank + j, which keeps NDCG <= 1.
+    """
+    ranks = [np.sort(r) + np.arange(len(r)) for r in ranks]
     n_targets = np.diff(targets.indptr)
     out: dict[str, float] = {}
     for k in ks:

@@ -123,16 +123,17 @@ class HybridMF(Recommender):
         m = data.matrix().astype(np.float32)
         if self.binary:
             m.data = np.ones_like(m.data)
-        als = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            use_gpu=False,
-        )
+        # implicit warns about OpenBLAS threads at construction; the limit below handles it
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="OpenBLAS is configured")
+            als = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                use_gpu=False,
+            )
             als.fit(m.tocsr(), show_progress=False)
         factors = np.asarray(als.item_factors, dtype=np.float32)[:, : self.factors]
         warm = data.item_popularity() > 0
