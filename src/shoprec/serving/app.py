@@ -26,9 +26,10 @@ from shoprec.serving import (
     routes_users,
 )
 from shoprec.serving.metrics import BodySizeLimitMiddleware, Metrics, ObservabilityMiddleware
-from shoprec.serving.runtime import ArtifactError, ModelHolder, NotReady, Served
+from shoprec.serving.runtime import ModelHolder, NotReady, Served
 from shoprec.serving.settings import ServingSettings
 from shoprec.serving.state import ServiceState
+from shoprec.storage.artifacts import ArtifactError
 from shoprec.storage.base import Store
 from shoprec.storage.online_state import OnlineState
 

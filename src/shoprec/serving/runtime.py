@@ -18,15 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoprec.storage.artifacts import ArtifactError, resolve
 from shoprec.types import Item
 
 log = logging.getLogger("shoprec.serving.runtime")
-
-LATEST = "latest"
-
-
-class ArtifactError(RuntimeError):
-    """An artifact that cannot be served (missing, corrupt, or failing its smoke test)."""
 
 
 class NotReady(RuntimeError):
@@ -45,40 +40,23 @@ class Served:
 
 
 def resolve_artifact(root: str | Path) -> Path:
-    """The artifact folder `root` designates.
-
-    ``root/latest`` may be a symlink to a version folder, a text file naming one (relative to
-    `root`), or absent, in which case `root` itself is the artifact folder.
-    """
-    root = Path(root)
-    pointer = root / LATEST
-    if pointer.is_symlink() or pointer.is_dir():
-        return pointer.resolve()
-    if pointer.is_file():
-        name = pointer.read_text().strip()
-        if not name:
-            raise ArtifactError(f"{pointer} is empty")
-        target = Path(name) if Path(name).is_absolute() else root / name
-        return target.resolve()
-    return root.resolve()
+    """The version folder `root` designates (itself, or what its ``latest`` pointer names)."""
+    return resolve(root).resolve()
 
 
 def load_served(path: Path, smoke: Callable[[Any], None]) -> Served:
     """Load the artifact at `path` and smoke-test its pipeline; `ArtifactError` on any failure."""
-    from shoprec.storage.artifacts import load_artifact
+    from shoprec.pipeline.persist import load_artifact
 
     start = time.perf_counter()
     try:
-        loaded = load_artifact(path)
-        pipeline = getattr(loaded, "pipeline", loaded)
+        pipeline = load_artifact(path)
         smoke(pipeline)
     except Exception as exc:  # any failure means "refuse this artifact", whatever its kind
         raise ArtifactError(
             f"cannot serve artifact {path.name}: {type(exc).__name__}: {exc}"
         ) from exc
-    version = str(
-        getattr(loaded, "version", None) or getattr(pipeline, "version", None) or path.name
-    )
+    version = str(getattr(pipeline, "version", None) or path.name)
     log.info("loaded artifact %s in %.2fs", version, time.perf_counter() - start)
     return Served(pipeline, version, str(path), recipe_of(pipeline), time.time())
 
@@ -159,7 +137,7 @@ class ModelHolder:
             try:
                 return resolve_artifact(self.root)
             except OSError as exc:
-                raise ArtifactError(f"cannot resolve artifacts root: {exc}") from exc
+                raise ArtifactError(f"cannot resolve the artifacts root: {exc}") from exc
         if not version or "/" in version or "\\" in version or version.startswith("."):
             raise ArtifactError("version must be a folder name under the artifacts root")
         target = (Path(self.root) / version).resolve()

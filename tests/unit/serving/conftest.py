@@ -15,7 +15,7 @@ from shoprec.serving.app import create_app
 from shoprec.serving.auth import hash_key, mint_key
 from shoprec.serving.settings import ApiKeySpec, ServingSettings
 from shoprec.storage import open_online_state, open_store
-from tests.unit.serving.shop import build_pipeline, fill_store
+from tests.unit.serving.shop import fill_store, load_shop_pipeline
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def make_client(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., TestClient
             settings,
             store=store,
             online=online,
-            pipeline=build_pipeline() if pipeline is None else pipeline,
+            pipeline=load_shop_pipeline() if pipeline is None else pipeline,
         )
         client = TestClient(app)
         client.__enter__()

@@ -10,14 +10,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from shoprec.data.interactions import InteractionData
-from shoprec.pipeline.catalog import CatalogView
-from shoprec.pipeline.config import PipelineConfig
-from shoprec.pipeline.pipeline import Pipeline
-from shoprec.pipeline.retrievers import ItemToItemRetriever, TrendingRetriever
+from shoprec.pipeline import Pipeline, PipelineConfig
+from shoprec.pipeline.build import build_pipeline
+from shoprec.pipeline.persist import load_artifact, save_artifact
 from shoprec.storage.base import Store
 from shoprec.types import Event, Item
 
@@ -63,26 +65,24 @@ def events_frame(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "timestamp"])
 
 
-def build_pipeline(version: str = "v1", seed: int = 0, **config: object) -> Pipeline:
-    """A real pipeline (item-to-item + trending, weighted ranker) trained on the shop."""
-    events = events_frame(seed)
-    items = items_frame()
-    data = InteractionData.from_frame(events.assign(weight=1.0), items)
-    cfg = PipelineConfig(ranker="weighted", exploration_slots=0, **config)  # type: ignore[arg-type]
-    catalog = CatalogView.from_table(
-        data.items,
-        data.item_table,
-        popularity=data.item_popularity(),
-        now=float(events["timestamp"].max()),
-    )
-    # Round-trip through the artifact form, as a served pipeline is (from_table can leave
-    # pandas' read-only arrays behind, which update_items cannot write to).
-    catalog = CatalogView.from_state(*catalog.state())
-    retrievers = [
-        ItemToItemRetriever().fit(data, catalog),
-        TrendingRetriever(half_life_days=0.0).fit(data, catalog),
-    ]
-    return Pipeline(catalog, retrievers, config=cfg, info={"version": version})
+def shop_data(seed: int = 0) -> InteractionData:
+    return InteractionData.from_frame(events_frame(seed).assign(weight=1.0), items_frame())
+
+
+def pipeline_config(**config: object) -> PipelineConfig:
+    """Weighted ranker, no exploration slot: deterministic lists for exact assertions."""
+    return PipelineConfig(ranker="weighted", exploration_slots=0, **config)  # type: ignore[arg-type]
+
+
+def save_shop_artifact(root: Path, seed: int = 0, **config: object) -> Path:
+    """Train the shop's pipeline and write it as a new artifact version under `root`."""
+    return save_artifact(build_pipeline(shop_data(seed), pipeline_config(**config)), root)
+
+
+def load_shop_pipeline(seed: int = 0, **config: object) -> Pipeline:
+    """The shop's pipeline as the service gets it: written to an artifact and loaded back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_artifact(save_shop_artifact(Path(tmp), seed, **config))
 
 
 def fill_store(store: Store, seed: int = 0) -> None:

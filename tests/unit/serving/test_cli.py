@@ -1,0 +1,31 @@
+"""`shoprec mint-key` prints a key once and the hashed line for the keys file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shoprec.cli import app
+from shoprec.serving.auth import KeyRing, hash_key, read_keys_file
+
+
+def test_mint_key_line_round_trips_through_a_keys_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["mint-key", "--scopes", "read,write", "--name", "backend"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    key, entry = lines["key"].strip(), lines["line"].strip()
+    assert entry.startswith(hash_key(key)) and key not in entry
+    f = tmp_path / "keys"
+    f.write_text(entry + "\n")
+    spec = KeyRing(read_keys_file(f)).lookup(key)
+    assert spec is not None and spec.scopes == ("read", "write") and spec.name == "backend"
+
+
+def test_mint_key_with_pepper_and_bad_scope(tmp_path: Path) -> None:
+    pepper = tmp_path / "pepper"
+    pepper.write_text("a-long-server-side-secret\n")
+    result = CliRunner().invoke(app, ["mint-key", "--pepper-file", str(pepper)])
+    assert result.exit_code == 0 and "hmac-sha256:" in result.stdout
+    bad = CliRunner().invoke(app, ["mint-key", "--scopes", "root"])
+    assert bad.exit_code == 2
