@@ -21,10 +21,15 @@ import numpy as np
 import pandas as pd
 
 from shoprec.data.interactions import InteractionData
+from shoprec.features.fusion import ContentEncoder, items_frame
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.catalog import CatalogView
+from shoprec.pipeline.model_retrievers import ContentRetriever
+from shoprec.pipeline.persist import register_retriever_kind
+from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
+from shoprec.types import Item
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)  # MovieLens' age groups
 
@@ -129,12 +134,17 @@ def diversified_popular(
     return order[key][:n]
 
 
+def _category_paths(catalog: CatalogView, n: int) -> np.ndarray:
+    return np.array([catalog.categories[c] for c in catalog.category[:n]], dtype=str)
+
+
 class OnboardingRetriever(Retriever):
     """Candidates for shoppers with fewer than `min_events` history items.
 
-    Scores: segment popularity (from `context["user"]` attributes or the known user's row of
-    the user table), boosted for items in `context["interests"]` categories, then spread
-    round-robin across top-level categories. Evidence: -1 popular, 1 segment, 2 interest.
+    Scores: segment popularity (from `context["user"]` attributes, else the known user's
+    training attributes), boosted for items in `context["interests"]` categories (paths or
+    their prefixes), then spread round-robin across top-level categories. Evidence: -1 popular
+    in the shop, 1 popular in the shopper's segment, 2 in a stated interest.
     """
 
     kind = "onboarding"
@@ -163,52 +173,104 @@ class OnboardingRetriever(Retriever):
         }
 
     def fit(self, data: InteractionData, catalog: CatalogView) -> Self:
-        self.segments_ = SegmentPopularity(self.columns, self.smoothing).fit(data)
-        self.user_table_ = data.user_table
-        self.catalog_ = catalog
+        seg = SegmentPopularity(self.columns, self.smoothing).fit(data)
+        self.global_ = seg.global_
+        self.segment_values_: dict[str, np.ndarray] = {}
+        self.segment_scores_: dict[str, np.ndarray] = {}
+        self.user_codes_: dict[str, np.ndarray] = {}
+        for col, table in seg.tables_.items():
+            values = np.array(sorted(table), dtype=str)
+            self.segment_values_[col] = values
+            self.segment_scores_[col] = np.stack([table[v] for v in values])
+            raw = data.user_table[col].tolist() if data.user_table is not None else []
+            lookup = {v: i for i, v in enumerate(values)}
+            self.user_codes_[col] = np.array(
+                [lookup.get(segment_value(col, v), -1) for v in raw], np.int64
+            )
+        n = data.n_items
+        self.top_ = catalog.top_category[:n].astype(np.int64)
+        self.paths_ = _category_paths(catalog, n)
         return self
 
-    def _attributes(self, query: Query) -> tuple[dict[str, Any], bool]:
-        ctx = dict(query.request.context or {})
-        attrs = dict(ctx.get("user") or {})
-        if (
-            not attrs
-            and query.user >= 0
-            and self.user_table_ is not None
-            and query.user < len(self.user_table_)
-        ):
-            attrs = self.user_table_.iloc[query.user].to_dict()
-        return attrs, bool(attrs)
+    # persistence: flat arrays only (no pickles in artifacts)
+    def state(self) -> dict[str, np.ndarray]:
+        st = {"global": self.global_, "top": self.top_, "paths": self.paths_}
+        for col in self.segment_values_:
+            st[f"values__{col}"] = self.segment_values_[col]
+            st[f"scores__{col}"] = self.segment_scores_[col]
+            st[f"users__{col}"] = self.user_codes_[col]
+        return st
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.global_, self.top_, self.paths_ = state["global"], state["top"], state["paths"]
+        self.segment_values_, self.segment_scores_, self.user_codes_ = {}, {}, {}
+        for key, arr in state.items():
+            if "__" in key:
+                kind, col = key.split("__", 1)
+                {
+                    "values": self.segment_values_,
+                    "scores": self.segment_scores_,
+                    "users": self.user_codes_,
+                }[kind][col] = arr
+
+    def add_items(self, items: np.ndarray, categories: Sequence[str], top: np.ndarray) -> None:
+        """Know new catalog items (no popularity yet) so interests can name them."""
+        items = np.asarray(items, np.int64)
+        grow = int(items.max(initial=-1)) + 1 - len(self.global_)
+        if grow > 0:
+            self.global_ = np.concatenate([self.global_, np.zeros(grow)])
+            self.top_ = np.concatenate([self.top_, np.zeros(grow, np.int64)])
+            self.paths_ = np.concatenate(
+                [self.paths_, np.full(grow, "", dtype=self.paths_.dtype)]
+            ).astype(str)
+            for col, m in self.segment_scores_.items():
+                self.segment_scores_[col] = np.hstack([m, np.zeros((len(m), grow))])
+        paths = self.paths_.astype(object)
+        paths[items] = list(categories)
+        self.paths_ = paths.astype(str)
+        self.top_[items] = top
+
+    def segment_scores(self, query: Query) -> tuple[np.ndarray, bool]:
+        """Segment popularity for the shopper, shape (n_items,), and whether any segment
+        was known."""
+        attrs = dict((query.request.context or {}).get("user") or {})
+        parts = []
+        for col, values in self.segment_values_.items():
+            code = -1
+            if col in attrs:
+                hit = np.flatnonzero(values == segment_value(col, attrs[col]))
+                code = int(hit[0]) if len(hit) else -1
+            elif 0 <= query.user < len(self.user_codes_[col]):
+                code = int(self.user_codes_[col][query.user])
+            if code >= 0:
+                parts.append(self.segment_scores_[col][code])
+        return (np.mean(parts, axis=0), True) if parts else (self.global_, False)
 
     def retrieve(self, query: Query, n: int) -> Candidates:
         if len(query.history) >= self.min_events:
             return Candidates.empty()
-        attrs, has_segment = self._attributes(query)
-        base = self.segments_.scores(attrs)
-        cat = self.catalog_
-        n_items = len(cat)
-        scores = np.zeros(n_items)
-        scores[: len(base)] = base
-        evidence = np.full(n_items, 1 if has_segment and self.segments_.tables_ else -1, np.int64)
+        base, has_segment = self.segment_scores(query)
+        scores = base.astype(np.float64).copy()
+        evidence = np.full(len(scores), 1 if has_segment else -1, np.int64)
         interests = (query.request.context or {}).get("interests") or []
         if isinstance(interests, str):
             interests = [interests]
-        hit = np.zeros(n_items, bool)
+        hit = np.zeros(len(scores), bool)
         for c in interests:
-            hit |= cat.category_mask(str(c))[:n_items]
-        if hit.any():
+            c = str(c).strip()
+            hit |= (self.paths_ == c) | np.char.startswith(self.paths_, c + " > ")
+        eligible = np.ones(len(scores), bool)
+        eligible[query.history[query.history < len(scores)]] = False
+        eligible[query.excluded[query.excluded < len(scores)]] = False
+        if hit.any():  # stated interests first, spread across their sub-categories
             scores[hit] = scores[hit] * self.interest_boost + 1e-9
             evidence[hit] = 2
-        eligible = cat.available[:n_items].copy()
-        eligible[query.history[query.history < n_items]] = False
-        groups = (
-            cat.top_category[:n_items]
-            if not hit.any()
-            else np.where(hit, -1, cat.top_category[:n_items])
-        )
-        items = diversified_popular(scores, groups, n, eligible)
-        if hit.any():  # interests first, still diversified within them
-            items = np.concatenate([items[hit[items]], items[~hit[items]]])
+            _, sub = np.unique(self.paths_, return_inverse=True)
+            first = diversified_popular(scores, sub, n, eligible & hit)
+            rest = diversified_popular(scores, self.top_, n - len(first), eligible & ~hit)
+            items = np.concatenate([first, rest]).astype(np.int64)
+        else:
+            items = diversified_popular(scores, self.top_, n, eligible)
         return Candidates.from_source(self.name, items, scores[items], evidence[items])
 
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
@@ -218,10 +280,12 @@ class OnboardingRetriever(Retriever):
 
 
 class NewItemsRetriever(Retriever):
-    """New items (catalog.is_new) ranked by content similarity to the recent history.
+    """New items ranked by content similarity to the shopper's recent items.
 
-    With an empty history, new items come by content similarity to the shop's popular items
-    (the "typical" product), so a brand-new shopper can still be shown new products.
+    "New" is the catalog's `is_new` at fit time plus every item added later through
+    `set_vectors`. With an empty history, new items come by similarity to the shop's most
+    popular items (the typical product), so a brand-new shopper can still be shown them.
+    Unavailable items are left to the pipeline's rules.
     """
 
     kind = "new_items"
@@ -245,35 +309,43 @@ class NewItemsRetriever(Retriever):
     def fit(self, data: InteractionData, catalog: CatalogView) -> Self:
         if not hasattr(self, "vectors_"):
             raise ValueError("NewItemsRetriever.fit: pass content vectors (see shoprec.features)")
-        self.catalog_ = catalog
+        n = len(self.vectors_)
+        self.is_new_ = np.zeros(n, bool)
+        self.is_new_[: min(n, len(catalog.is_new))] = catalog.is_new[:n]
         pop = data.item_popularity()
         top = np.argsort(-pop)[:50]
-        self.typical_ = self.vectors_[top[top < len(self.vectors_)]].mean(axis=0)
+        self.typical_ = self.vectors_[top[top < n]].mean(axis=0)
         return self
 
     def set_vectors(self, vectors: np.ndarray, items: np.ndarray) -> None:
-        """Set content vectors of `items`, growing the matrix for new item indices."""
+        """Set content vectors of `items`; indices past the end are new items."""
         items = np.asarray(items, np.int64)
-        cur = self.vectors_
+        cur, new = self.vectors_, self.is_new_
         if items.max(initial=-1) >= len(cur):
-            grown = np.zeros((int(items.max()) + 1, cur.shape[1]), np.float32)
+            size = int(items.max()) + 1
+            grown = np.zeros((size, cur.shape[1]), np.float32)
             grown[: len(cur)] = cur
+            new = np.concatenate([new, np.ones(size - len(new), bool)])
             cur = grown
         else:
             cur = cur.copy()
         cur[items] = vectors
-        self.vectors_ = cur
+        self.vectors_, self.is_new_ = cur, new
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"vectors": self.vectors_, "typical": self.typical_}
+        return {"vectors": self.vectors_, "typical": self.typical_, "is_new": self.is_new_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.vectors_, self.typical_ = state["vectors"], state["typical"]
+        self.vectors_, self.typical_, self.is_new_ = (
+            state["vectors"],
+            state["typical"],
+            state["is_new"],
+        )
 
     def retrieve(self, query: Query, n: int) -> Candidates:
         vec = self.vectors_
-        new = np.flatnonzero(self.catalog_.is_new[: len(vec)] & self.catalog_.available[: len(vec)])
-        new = new[~np.isin(new, query.history)]
+        new = np.flatnonzero(self.is_new_)
+        new = new[~np.isin(new, query.history) & ~np.isin(new, query.excluded)]
         if len(new) == 0:
             return Candidates.empty()
         seeds = query.recent(self.recent)
@@ -298,3 +370,64 @@ class NewItemsRetriever(Retriever):
             return "new in the shop"
         how = verb(query.event_type_of(ref)) if query is not None else "liked"
         return f"new, and like {catalog.title(ref)}, which you {how}"
+
+
+register_retriever_kind(OnboardingRetriever.kind, OnboardingRetriever)
+register_retriever_kind(NewItemsRetriever.kind, NewItemsRetriever)
+
+
+# --------------------------------------------------------------------------- wiring
+def attach_cold_start(
+    pipeline: Pipeline,
+    data: InteractionData,
+    encoder: ContentEncoder,
+    vectors: np.ndarray | None = None,
+    content: bool = True,
+    onboarding: bool = True,
+    new_items: bool = True,
+) -> np.ndarray:
+    """Add the content, new-item and onboarding retrievers to a built pipeline.
+
+    `encoder` is a fitted `ContentEncoder`; `vectors` (n_items, d) are its output for the
+    catalog (computed when None). Returns the vectors.
+    """
+    if vectors is None:
+        vectors = encoder.transform(data.item_table)
+    if content:
+        pipeline.add_retriever(ContentRetriever(vectors))
+    if new_items:
+        pipeline.add_retriever(NewItemsRetriever(vectors).fit(data, pipeline.catalog))
+    if onboarding:
+        pipeline.add_retriever(OnboardingRetriever().fit(data, pipeline.catalog))
+    return vectors
+
+
+def refresh_content(
+    pipeline: Pipeline,
+    encoder: ContentEncoder,
+    items: Sequence[Item] | pd.DataFrame,
+    images: Mapping[str, Any] | None = None,
+) -> list[int]:
+    """After `pipeline.update_items(items)`: compute the items' content vectors at once
+    (only new or changed content is embedded, see `EmbeddingCache`) and hand them to every
+    retriever that keeps vectors, so a posted item is recommendable on the next request.
+    Returns the items' indices."""
+    frame = items.copy() if isinstance(items, pd.DataFrame) else items_frame(list(items))
+    if len(frame) == 0:
+        return []
+    frame["item_id"] = frame["item_id"].astype(str)
+    idx = pipeline.catalog.items.to_index(frame["item_id"].tolist())
+    if (idx < 0).any():
+        pipeline.update_items(
+            frame.drop(columns=["image_vector", "attributes", "tags"], errors="ignore")
+        )
+        idx = pipeline.catalog.items.to_index(frame["item_id"].tolist())
+    vectors = encoder.transform(frame, images)
+    cat = pipeline.catalog
+    for r in pipeline.retrievers.values():
+        if isinstance(r, OnboardingRetriever):
+            r.add_items(idx, [cat.categories[c] for c in cat.category[idx]], cat.top_category[idx])
+        elif hasattr(r, "set_vectors") and hasattr(r, "vectors_"):
+            if r.vectors_.shape[1] == vectors.shape[1]:
+                r.set_vectors(vectors, idx)
+    return [int(i) for i in idx]
