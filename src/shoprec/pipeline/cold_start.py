@@ -14,6 +14,7 @@ cold-user evaluation uses too. A shopper's first events need no retraining: hist
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -296,12 +297,14 @@ class NewItemsRetriever(Retriever):
         name: str = "new_items",
         recent: int = 5,
         decay: float = 0.7,
+        encoder: ContentEncoder | None = None,
     ):
         self.name = name
         self.recent = recent
         self.decay = decay
         if vectors is not None:
             self.vectors_ = np.asarray(vectors, dtype=np.float32)
+        self.encoder_ = encoder  # fitted ContentEncoder: vectors for posted items
 
     def params(self) -> dict[str, Any]:
         return {"name": self.name, "recent": self.recent, "decay": self.decay}
@@ -333,7 +336,10 @@ class NewItemsRetriever(Retriever):
         self.vectors_, self.is_new_ = cur, new
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"vectors": self.vectors_, "typical": self.typical_, "is_new": self.is_new_}
+        st = {"vectors": self.vectors_, "typical": self.typical_, "is_new": self.is_new_}
+        if self.encoder_ is not None:  # the encoder travels with the artifact, as bytes
+            st["encoder"] = np.frombuffer(pickle.dumps(self.encoder_), dtype=np.uint8)
+        return st
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.vectors_, self.typical_, self.is_new_ = (
@@ -341,6 +347,8 @@ class NewItemsRetriever(Retriever):
             state["typical"],
             state["is_new"],
         )
+        if "encoder" in state:
+            self.encoder_ = pickle.loads(state["encoder"].tobytes())
 
     def retrieve(self, query: Query, n: int) -> Candidates:
         vec = self.vectors_
@@ -396,38 +404,78 @@ def attach_cold_start(
     if content:
         pipeline.add_retriever(ContentRetriever(vectors))
     if new_items:
-        pipeline.add_retriever(NewItemsRetriever(vectors).fit(data, pipeline.catalog))
+        pipeline.add_retriever(
+            NewItemsRetriever(vectors, encoder=encoder).fit(data, pipeline.catalog)
+        )
     if onboarding:
         pipeline.add_retriever(OnboardingRetriever().fit(data, pipeline.catalog))
+    install_content_hook(pipeline)
     return vectors
+
+
+def install_content_hook(pipeline: Pipeline) -> None:
+    """Make `pipeline.update_items` also compute content vectors for the posted items (with
+    the encoder kept by the pipeline's `NewItemsRetriever`), so `POST /v1/items` makes an item
+    recommendable at once. Idempotent; call it again on a pipeline loaded from an artifact."""
+    if getattr(pipeline.update_items, "_content_hook", False):
+        return
+    plain = pipeline.update_items
+
+    def update_items(items: Any) -> list[str]:
+        items = items if isinstance(items, pd.DataFrame) else list(items)
+        ids = plain(items)
+        refresh_content(pipeline, items)
+        return ids
+
+    update_items._content_hook = True  # type: ignore[attr-defined]
+    pipeline.update_items = update_items  # type: ignore[method-assign]
 
 
 def refresh_content(
     pipeline: Pipeline,
-    encoder: ContentEncoder,
-    items: Sequence[Item] | pd.DataFrame,
+    items: Sequence[Item | Mapping[str, Any]] | pd.DataFrame,
+    encoder: ContentEncoder | None = None,
     images: Mapping[str, Any] | None = None,
 ) -> list[int]:
     """After `pipeline.update_items(items)`: compute the items' content vectors at once
     (only new or changed content is embedded, see `EmbeddingCache`) and hand them to every
     retriever that keeps vectors, so a posted item is recommendable on the next request.
-    Returns the items' indices."""
-    frame = items.copy() if isinstance(items, pd.DataFrame) else items_frame(list(items))
+    `encoder` defaults to the one kept by the pipeline's `NewItemsRetriever`; without any,
+    nothing is embedded. Returns the items' indices."""
+    if encoder is None:
+        encoder = next(
+            (
+                r.encoder_
+                for r in pipeline.retrievers.values()
+                if isinstance(r, NewItemsRetriever) and r.encoder_ is not None
+            ),
+            None,
+        )
+    if isinstance(items, pd.DataFrame):
+        frame = items.copy()
+    else:
+        rows = list(items)
+        frame = items_frame([r if isinstance(r, Item) else Item(**_item_fields(r)) for r in rows])
     if len(frame) == 0:
         return []
     frame["item_id"] = frame["item_id"].astype(str)
     idx = pipeline.catalog.items.to_index(frame["item_id"].tolist())
-    if (idx < 0).any():
-        pipeline.update_items(
+    if (idx < 0).any():  # not yet in the catalog: add it (the catalog is the index authority)
+        pipeline.catalog.update_items(
             frame.drop(columns=["image_vector", "attributes", "tags"], errors="ignore")
         )
         idx = pipeline.catalog.items.to_index(frame["item_id"].tolist())
-    vectors = encoder.transform(frame, images)
     cat = pipeline.catalog
+    vectors = encoder.transform(frame, images) if encoder is not None else None
     for r in pipeline.retrievers.values():
         if isinstance(r, OnboardingRetriever):
             r.add_items(idx, [cat.categories[c] for c in cat.category[idx]], cat.top_category[idx])
-        elif hasattr(r, "set_vectors") and hasattr(r, "vectors_"):
+        elif vectors is not None and hasattr(r, "set_vectors") and hasattr(r, "vectors_"):
             if r.vectors_.shape[1] == vectors.shape[1]:
                 r.set_vectors(vectors, idx)
     return [int(i) for i in idx]
+
+
+def _item_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    names = set(Item.__dataclass_fields__)
+    return {k: v for k, v in raw.items() if k in names}

@@ -17,6 +17,7 @@ from shoprec.pipeline.cold_start import (
     SegmentPopularity,
     attach_cold_start,
     diversified_popular,
+    install_content_hook,
     refresh_content,
 )
 from shoprec.types import Item
@@ -97,9 +98,11 @@ def test_posted_item_is_recommendable_at_once(built):
         price=41.0,
         stock=3,
     )
-    pipe.update_items([new])
-    idx = refresh_content(pipe, enc, [new])
+    pipe.update_items([new])  # the hook computes its content vector at once
+    idx = [pipe.catalog.items.get("fresh-tent")]
     assert idx == [data.n_items]
+    assert pipe.retrievers["new_items"].vectors_.shape[0] == data.n_items + 1
+    assert pipe.retrievers["content"].vectors_[idx[0]].any()
     hist = data.items.to_index([catalog.item_id(3, j) for j in range(3)])
     cands = pipe.retrievers["new_items"].retrieve(pipe.query_from_indices(hist, k=5), 3)
     assert idx[0] in cands.items
@@ -109,10 +112,30 @@ def test_posted_item_is_recommendable_at_once(built):
     assert "fresh-tent" in [r.item_id for r in recs]
 
 
+def test_refresh_content_embeds_only_what_changed(built):
+    data, pipe, enc = built
+    before = enc.cache_.misses
+    same = data.item_table.iloc[[0, 1]]
+    assert refresh_content(pipe, same) == [0, 1]
+    assert enc.cache_.misses == before  # unchanged items: cache hits only
+    changed = same.copy()
+    changed["title"] = ["red leather boots model 0 limited", "red trail sneakers model 1 v2"]
+    refresh_content(pipe, changed)
+    assert enc.cache_.misses == before + 2
+
+
 def test_cold_start_retrievers_survive_the_artifact(built, tmp_path):
     data, pipe, _ = built
     save_artifact(pipe, tmp_path)
     again = load_artifact(tmp_path)
+    assert again.retrievers["new_items"].encoder_ is not None
+    install_content_hook(again)
+    again.update_items(
+        [Item("after-load", title="blue ceramic mug model 5", category="Home > Kitchen")]
+    )
+    j = again.catalog.items.get("after-load")
+    sim = again.retrievers["content"].similar(j, 3)
+    assert all(i.startswith("k1_") for i in again.catalog.items.to_ids(sim.items))
     for name in ("onboarding", "new_items"):
         assert type(again.retrievers[name]) is type(pipe.retrievers[name])
     q = again.resolve(RecRequest(k=5, context={"user": {"age": 19}}))
