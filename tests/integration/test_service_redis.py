@@ -1,0 +1,71 @@
+"""Two service instances sharing online state in Redis (and one store): an event posted to one
+changes the other's next list at once, and erasure through one is seen by the other."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from shoprec.serving.app import create_app
+from shoprec.serving.auth import hash_key, mint_key
+from shoprec.serving.settings import ApiKeySpec, ServingSettings
+from shoprec.storage import open_store
+from tests.unit.serving.shop import T0, fill_store, save_shop_artifact
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def redis_up() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+def test_two_instances_share_online_state(tmp_path: Path) -> None:
+    store_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    with open_store(store_url) as store:
+        fill_store(store)
+    save_shop_artifact(tmp_path / "artifacts")
+    prefix = f"shoprec-test-{uuid.uuid4().hex[:8]}:"
+    key = mint_key()
+    settings = ServingSettings(
+        artifacts=str(tmp_path / "artifacts"),
+        store_url=store_url,
+        online_url=f"{REDIS}?prefix={prefix}",
+        api_keys=(ApiKeySpec(hash_key(key), ("admin",), "ops"),),
+        reload_poll_s=0.0,
+    )
+    auth = {"Authorization": f"Bearer {key}"}
+    params = {"user_id": "shared-shopper", "k": 5}
+    try:
+        with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+            assert (
+                b.get("/v1/recommendations", params=params).json()["items"][0]["item_id"] == "i10"
+            )
+            event = {
+                "user_id": "shared-shopper",
+                "item_id": "i00",
+                "event_type": "view",
+                "timestamp": T0 + 90 * 86400,
+            }
+            assert a.post("/v1/events", json=[event], headers=auth).json()["accepted"] == 1
+            # instance b never saw the POST: it reads the shared state on its next request
+            top = b.get("/v1/recommendations", params=params).json()["items"][0]
+            assert top["item_id"] == "i01"
+            assert b.app.state.service.online.recent("shared-shopper")[0].item_id == "i00"
+            assert a.delete("/v1/users/shared-shopper", headers=auth).status_code == 200
+            assert b.app.state.service.online.recent("shared-shopper") == []
+            assert (
+                b.get("/v1/recommendations", params=params).json()["items"][0]["item_id"] == "i10"
+            )
+    finally:
+        client = redis.Redis.from_url(REDIS)
+        for k in client.scan_iter(match=prefix + "*"):
+            client.delete(k)
+        client.close()
