@@ -14,6 +14,8 @@ _REGISTRY: dict[str, str] = {
     "trending": "shoprec.models.popularity:Trending",
     "itemknn": "shoprec.models.itemknn:ItemKNN",
     "ease": "shoprec.models.ease:EASE",
+    "content": "shoprec.models.content:ContentKNN",
+    "hybrid": "shoprec.models.hybrid:HybridMF",
     "sasrec": "shoprec.models.sasrec:SASRec",
 }
 
