@@ -100,16 +100,18 @@ class HybridMF(Recommender):
         """Train ALS on `data`, encode the catalog and project content onto cold items.
 
         `content` (n_items, d) may be passed to reuse vectors already computed by a
-        `ContentEncoder`; otherwise `data.item_table` is encoded.
+        `ContentEncoder`; otherwise `data.item_table` is encoded (without an item table the
+        model is plain ALS with fold-in).
         """
         from implicit.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
         if data.n_interactions == 0:
             raise ValueError("HybridMF.fit: no interactions")
+        if content is None and (data.item_table is None or len(data.item_table) != data.n_items):
+            # no catalog: plain ALS with fold-in (cold items get the mean item factor)
+            content = np.zeros((data.n_items, 1), dtype=np.float32)
         if content is None:
-            if data.item_table is None or len(data.item_table) != data.n_items:
-                raise ValueError("HybridMF.fit: data.item_table must have one row per item")
             self.encoder_ = ContentEncoder(
                 text_backend=self.text_backend,
                 text_dim=self.text_dim,

@@ -119,7 +119,7 @@ def test_fit_refuses_data_without_item_table(data):
     )
     with pytest.raises(ValueError):
         ContentKNN().fit(bare)
-    with pytest.raises(ValueError):
-        HybridMF().fit(bare)
+    plain = HybridMF(factors=4, iterations=3).fit(bare)  # no catalog: plain ALS + fold-in
+    assert plain.score(_history(data, 0)).shape == (1, data.n_items)
     with pytest.raises(ValueError):
         ContentKNN(decay=0).fit(data)
