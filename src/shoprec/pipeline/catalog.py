@@ -154,6 +154,10 @@ class CatalogView:
         """Top-level category code per item, shape (n,)."""
         return self._top_code[self.category]
 
+    def top_of(self, items: np.ndarray) -> np.ndarray:
+        """Top-level category code of `items`, shape (len(items),)."""
+        return self._top_code[self.category[items]]
+
     def category_name(self, code: int) -> str:
         return self.categories[int(code)] if 0 <= code < len(self.categories) else ""
 

@@ -211,43 +211,52 @@ class Pipeline:
     # ------------------------------------------------------------ explanations
     def explain(self, cands: Candidates, pos: int, query: Query | None) -> dict[str, Any]:
         """The explanation of the item at position `pos` of `cands`."""
-        item = int(cands.items[pos])
-        sources, evidence = [], []
-        scores: dict[str, float] = {}
-        ranks: dict[str, int] = {}
+        return self._explanations(cands.take(np.array([pos])), query)[0]
+
+    def _explanations(self, cands: Candidates, query: Query | None) -> list[dict[str, Any]]:
+        """One explanation per item of `cands`: sources, evidence, adjustments, per-source
+        scores and ranks. Columns become Python lists once (k is small; numpy scalars
+        per item would cost more than the whole ranking)."""
+        items = cands.items.tolist()
+        out: list[dict[str, Any]] = [
+            {
+                "sources": [],
+                "evidence": [],
+                "adjustments": list(cands.adjustments.get(i, [])),
+                "source_scores": {},
+                "source_ranks": {},
+            }
+            for i in items
+        ]
         for s, col in cands.source_scores.items():
-            v = col[pos]
-            if np.isnan(v):
-                continue
-            sources.append(s)
-            scores[s] = round(float(v), 6)
-            ranks[s] = int(cands.source_ranks[s][pos]) + 1
-            ref = int(cands.evidence[s][pos])
+            scores = col.tolist()
+            ranks = cands.source_ranks[s].tolist()
+            refs = cands.evidence[s].tolist()
             r = self.retrievers.get(s)
-            if r is not None:
-                evidence.append(r.explain(ref, item, query, self.catalog))
-            elif s == "fallback":
-                evidence.append(
-                    "popular in the shop right now"
-                    if self.catalog.trend[item] > 0
-                    else "available in the shop"
-                )
-            elif s in _PSEUDO_EVIDENCE:
-                evidence.append(_PSEUDO_EVIDENCE[s])
-        return {
-            "sources": sources,
-            "evidence": evidence,
-            "adjustments": list(cands.adjustments.get(item, [])),
-            "source_scores": scores,
-            "source_ranks": ranks,
-        }
+            for j, v in enumerate(scores):
+                if v != v:  # NaN: this source did not find the item
+                    continue
+                e = out[j]
+                e["sources"].append(s)
+                e["source_scores"][s] = round(v, 6)
+                e["source_ranks"][s] = int(ranks[j]) + 1
+                if r is not None:
+                    e["evidence"].append(r.explain(refs[j], items[j], query, self.catalog))
+                elif s == "fallback":
+                    e["evidence"].append(
+                        "popular in the shop right now"
+                        if self.catalog.trend[items[j]] > 0
+                        else "available in the shop"
+                    )
+                elif s in _PSEUDO_EVIDENCE:
+                    e["evidence"].append(_PSEUDO_EVIDENCE[s])
+        return out
 
     def _to_recs(self, cands: Candidates, query: Query | None) -> list[Recommendation]:
         ids = self.catalog.items.to_ids(cands.items)
-        return [
-            Recommendation(ids[i], float(cands.scores[i]), self.explain(cands, i, query))
-            for i in range(len(cands))
-        ]
+        explanations = self._explanations(cands, query)
+        scores = cands.scores.tolist()
+        return [Recommendation(i, s, e) for i, s, e in zip(ids, scores, explanations, strict=True)]
 
     # -------------------------------------------------------------- live state
     def update_items(self, items: Iterable[Item | Mapping[str, Any]] | pd.DataFrame) -> list[str]:

@@ -73,7 +73,7 @@ def candidate_features(
         cols.append(v if v is not None else np.full(n, np.nan))
     hist = query.history[query.history < len(catalog.category)]
     cat = catalog.category[items]
-    top = catalog.top_category[items]
+    top = catalog.top_of(items)
     price = catalog.price[items]
     hist_price = catalog.price[hist]
     hist_price = hist_price[~np.isnan(hist_price)]
@@ -87,7 +87,7 @@ def candidate_features(
         np.log1p(np.maximum(price, 0.0)),
         catalog.is_new[items].astype(np.float64),
         _share(cat, catalog.category[hist]),
-        _share(top, catalog.top_category[hist]),
+        _share(top, catalog.top_of(hist)),
         (cat == last_cat).astype(np.float64) if len(hist) else np.full(n, np.nan),
         price / med if med and not np.isnan(med) else np.full(n, np.nan),
         np.full(n, float(len(query.history))),

@@ -163,5 +163,8 @@ class Query:
 
     def event_type_of(self, item: int) -> str:
         """Latest event type the shopper had with `item` ("" when unknown)."""
-        pos = np.flatnonzero(self.history == item)
-        return self.history_types[int(pos[-1])] if len(pos) else ""
+        types = self.__dict__.get("_types")
+        if types is None:  # built once per request: later events overwrite earlier ones
+            types = dict(zip(self.history.tolist(), self.history_types, strict=False))
+            self.__dict__["_types"] = types
+        return types.get(int(item), "")

@@ -66,7 +66,7 @@ class DiversityReranker(Reranker):
         span = s.max() - s.min()
         rel = (s - s.min()) / span if span > 0 else np.ones(len(s))
         cats = cat.category[pool.items]
-        tops = cat.top_category[pool.items]
+        tops = cat.top_of(pool.items)
         vec = None
         if self.vectors is not None and pool.items.max() < len(self.vectors):
             vec = self.vectors[pool.items]
@@ -113,8 +113,10 @@ class ExplorationReranker(Reranker):
         min_k: int = 4,
         seed: int = 0,
         count_impressions: bool = True,
+        max_arms: int = 256,
     ):
         self.rules = rules
+        self.max_arms = max_arms
         self.slots = slots
         self.min_k = min_k
         self.count_impressions = count_impressions
@@ -122,6 +124,7 @@ class ExplorationReranker(Reranker):
         n = len(rules.catalog)
         self.clicks = np.zeros(n)
         self.impressions = np.zeros(n)
+        self._tried: set[int] = set()  # items with any feedback: always compete
         self._lock = threading.Lock()
 
     def _ensure(self, n: int) -> None:
@@ -136,12 +139,25 @@ class ExplorationReranker(Reranker):
         self._ensure(item + 1)
         self.clicks[item] += float(clicked)
         self.impressions[item] += float(shown)
+        self._tried.add(int(item))
+
+    def _arms(self) -> np.ndarray:
+        """New items competing for the slots: every one that has feedback, plus a random
+        sample of `max_arms` of the rest (a catalog can hold 100k new items; sampling keeps
+        a request to a few hundred Beta draws). Shape (<= max_arms + n_with_feedback,)."""
+        new = self.rules.catalog.new_items
+        if len(new) <= self.max_arms:
+            return new
+        sample = new[self.rng.integers(0, len(new), self.max_arms)]
+        tried = np.fromiter(self._tried, np.int64, len(self._tried))
+        tried = tried[self.rules.catalog.is_new[tried]]
+        return np.unique(np.concatenate([sample, tried]))
 
     def rerank(self, query: Query, candidates: Candidates) -> Candidates:
         k = query.k
         if self.slots <= 0 or k < self.min_k or query.cold:
             return candidates
-        new = self.rules.catalog.new_items
+        new = self._arms()
         if len(new) == 0:
             return candidates
         top = candidates.items[:k]
@@ -152,7 +168,8 @@ class ExplorationReranker(Reranker):
         clicks, imps = self.clicks[new], self.impressions[new]
         theta = self.rng.beta(1.0 + clicks, 1.0 + np.maximum(imps - clicks, 0.0))
         n_slots = min(self.slots, len(new))
-        chosen = new[np.argsort(-theta)[:n_slots]]
+        best = np.argpartition(-theta, n_slots - 1)[:n_slots]
+        chosen = new[best[np.argsort(-theta[best])]]
         out = candidates
         for s, item in enumerate(chosen.tolist()):
             pos = min(k, len(out)) - 1 - s if min(k, len(out)) > 0 else 0
@@ -161,6 +178,7 @@ class ExplorationReranker(Reranker):
             out.note(item, f"exploration: new item tried at position {pos + 1}")
             if self.count_impressions:
                 self.impressions[item] += 1.0
+                self._tried.add(int(item))
         return out
 
 

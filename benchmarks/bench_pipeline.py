@@ -1,0 +1,206 @@
+"""Offline check of the whole recommendation pipeline (leave-one-out, test targets).
+
+Trains the pipeline as `shoprec train` does (retrievers on the training part, LightGBM
+ranker on validation targets, no refit), then runs it exactly as it serves, one request per
+test user, and reports HR@10 / NDCG@10 (from `shoprec.evaluation.metrics`), intra-list
+diversity over category / attribute vectors, catalog coverage and CPU time per request:
+
+- each retriever alone (after the hard rules);
+- the whole pipeline at diversity 0, 0.25, 0.5, 0.75 and 1, with and without its
+  exploration slot.
+
+Writes `benchmarks/results/pipeline_<name>.json` and a trade-off plot
+`benchmarks/results/pipeline_<name>_tradeoff.png`.
+
+    python benchmarks/bench_pipeline.py --data synthetic --users 3000 --items 1500
+    python benchmarks/bench_pipeline.py --data /work/shared/data/Beauty/Beauty.txt \\
+        --attributes /work/shared/data/Beauty/Beauty_item2attributes.json --models itemknn
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shoprec.config import Config
+from shoprec.data.interactions import InteractionData
+from shoprec.evaluation.metrics import (
+    accuracy_per_row,
+    attribute_vectors,
+    catalog_coverage,
+    intra_list_diversity,
+)
+from shoprec.pipeline import PipelineConfig
+from shoprec.pipeline.build import interactions_from_frames, train_pipeline
+from shoprec.pipeline.offline import sample_rows, subset
+from shoprec.pipeline.pipeline import Pipeline
+
+RESULTS = Path(__file__).parent / "results"
+KNOBS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def load(args: argparse.Namespace) -> tuple[str, InteractionData]:
+    if args.data == "synthetic":
+        from shoprec.data.synthetic import generate_shop
+
+        shop = generate_shop(n_users=args.users, n_items=args.items, seed=args.seed)
+        data = interactions_from_frames(shop.events, shop.items, shop.users, Config())
+        return f"synthetic_{args.users}x{args.items}", data
+    from shoprec.evaluation.datasets import load_dataset
+
+    data = load_dataset(args.data, None, args.attributes)
+    if (
+        data.item_table is not None
+        and "tags" in data.item_table
+        and "category" not in data.item_table
+    ):
+        # the first attribute id stands in for a category, so rules and diversity have one
+        data.item_table["category"] = [
+            f"a{t[0]}" if len(t) else "" for t in data.item_table["tags"]
+        ]
+    return Path(args.data).stem, data
+
+
+def run_lists(pipeline: Pipeline, evalset, produce, k: int, diversity: float | None):
+    """Top-k lists (B, k) padded with -1, per-request CPU seconds."""
+    topk = np.full((len(evalset), k), -1, np.int64)
+    cpu = np.zeros(len(evalset))
+    for i in range(len(evalset)):
+        q = pipeline.query_from_indices(evalset.histories[i], k, diversity)
+        t0 = time.thread_time()
+        items = produce(q).items[:k]
+        cpu[i] = time.thread_time() - t0
+        topk[i, : len(items)] = items
+    return topk, cpu
+
+
+def metrics(topk: np.ndarray, cpu: np.ndarray, evalset, vectors, n_items: int, k: int) -> dict:
+    ranks = []
+    for i in range(len(evalset)):
+        tgt = evalset.targets.indices[evalset.targets.indptr[i] : evalset.targets.indptr[i + 1]]
+        pos = [
+            int(np.flatnonzero(topk[i] == t)[0]) if (topk[i] == t).any() else n_items for t in tgt
+        ]
+        ranks.append(np.array(pos))
+    per_row = accuracy_per_row(ranks, np.diff(evalset.targets.indptr), (k,))
+    full = (topk >= 0).all(axis=1)
+    return {
+        f"hr@{k}": float(per_row[f"HR@{k}"].mean()),
+        f"ndcg@{k}": float(per_row[f"NDCG@{k}"].mean()),
+        "ild": intra_list_diversity(topk[full], vectors) if vectors is not None else None,
+        "coverage": catalog_coverage(topk[full], n_items),
+        "cpu_ms_median": float(np.median(cpu) * 1e3),
+        "cpu_ms_p99": float(np.percentile(cpu, 99) * 1e3),
+        "users": len(evalset),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="synthetic")
+    ap.add_argument("--attributes", default=None)
+    ap.add_argument("--users", type=int, default=3000)
+    ap.add_argument("--items", type=int, default=1500)
+    ap.add_argument("--models", default="", help="registry models as retrievers, comma list")
+    ap.add_argument("--eval-users", type=int, default=2000)
+    ap.add_argument("--ranker-users", type=int, default=5000)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    name, data = load(args)
+    models = tuple(m for m in args.models.split(",") if m)
+    cfg = PipelineConfig(
+        models=models, refit_full=False, ranker_max_users=args.ranker_users, seed=args.seed
+    )
+    t0 = time.perf_counter()
+    result = train_pipeline(data, cfg, log=print)
+    train_s = time.perf_counter() - t0
+    pipe = result.pipeline
+    test = subset(result.split.test, sample_rows(result.split.test, args.eval_users, args.seed))
+    n_items = data.n_items
+    vectors = attribute_vectors(data.item_table, n_items)  # category, brand, tags
+    k = args.k
+    out: dict = {
+        "dataset": name,
+        "users": data.n_users,
+        "items": n_items,
+        "interactions": data.n_interactions,
+        "train_s": train_s,
+        "config": {
+            k2: (list(v) if isinstance(v, tuple) else v)
+            for k2, v in dataclasses.asdict(cfg).items()
+        },
+        "validation": result.metrics,
+        "sources": {},
+        "pipeline": {},
+        "pipeline_no_exploration": {},
+    }
+    exploration = pipe.exploration
+    exploration.count_impressions = False
+    rule_filter = pipe.rerankers[0]
+    for s in pipe.sources:
+        r = pipe.retrievers[s]
+
+        def produce(q, r=r):
+            return rule_filter.rerank(q, r.retrieve(q, k + len(q.history)))
+
+        out["sources"][s] = metrics(
+            *run_lists(pipe, test, produce, k, 0.0), test, vectors, n_items, k
+        )
+        print(s, out["sources"][s])
+    for key, slots in (("pipeline", cfg.exploration_slots), ("pipeline_no_exploration", 0)):
+        exploration.slots = slots
+        for d in KNOBS:
+            out[key][str(d)] = metrics(
+                *run_lists(pipe, test, pipe.run, k, d), test, vectors, n_items, k
+            )
+            print(key, d, out[key][str(d)])
+    exploration.slots = cfg.exploration_slots
+    best = max(out["sources"], key=lambda s: out["sources"][s][f"ndcg@{k}"])
+    out["best_source"] = best
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"pipeline_{name}.json"
+    path.write_text(json.dumps(out, indent=2))
+    plot(out, RESULTS / f"pipeline_{name}_tradeoff.png", k)
+    print("wrote", path)
+
+
+def plot(out: dict, path: Path, k: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for key, style in (("pipeline", "o-"), ("pipeline_no_exploration", "s--")):
+        rows = out[key]
+        knobs = [float(d) for d in rows]
+        acc = [rows[d][f"ndcg@{k}"] for d in rows]
+        ild = [rows[d]["ild"] or 0.0 for d in rows]
+        cov = [rows[d]["coverage"] for d in rows]
+        axes[0].plot(ild, acc, style, label=key.replace("_", " "))
+        for x, y, d in zip(ild, acc, knobs, strict=True):
+            axes[0].annotate(f"{d:g}", (x, y), textcoords="offset points", xytext=(4, 4))
+        axes[1].plot(knobs, cov, style, label=key.replace("_", " "))
+    for s, m in out["sources"].items():
+        axes[0].plot([m["ild"] or 0.0], [m[f"ndcg@{k}"]], "x", label=f"{s} alone")
+    axes[0].set_xlabel("intra-list diversity (attributes)")
+    axes[0].set_ylabel(f"NDCG@{k} (test)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("diversity knob")
+    axes[1].set_ylabel(f"catalog coverage of top-{k}")
+    fig.suptitle(f"{out['dataset']}: accuracy / diversity trade-off (labels: knob)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
