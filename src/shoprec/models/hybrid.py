@@ -171,10 +171,10 @@ class HybridMF(Recommender):
             items, inv = np.unique(h, return_inverse=True)
             w = self.decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
             strength = np.bincount(inv, weights=w)
-            conf = self.alpha * strength  # c - 1 for observed items
+            conf = self.alpha * strength  # confidence c as in implicit (alpha * weight)
             yh = y[items]
-            a = self.gram_ + (yh.T * conf) @ yh + reg
-            out[r] = np.linalg.solve(a, yh.T @ (1.0 + conf))
+            a = self.gram_ + (yh.T * (conf - 1.0)) @ yh + reg
+            out[r] = np.linalg.solve(a, yh.T @ conf)
         return out
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
