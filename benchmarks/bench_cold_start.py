@@ -34,6 +34,8 @@ from shoprec.evaluation.cold_start import (
     neighbour_popularity,
     random_scorer,
 )
+from shoprec.features.cache import EmbeddingCache
+from shoprec.features.fusion import ContentEncoder
 from shoprec.models.content import ContentKNN
 from shoprec.models.hybrid import HybridMF
 from shoprec.pipeline.cold_start import SegmentPopularity
@@ -51,6 +53,25 @@ def write(name: str, payload: dict) -> None:
     payload["machine"] = "2 cores, no GPU"
     (OUT / f"cold_start_{name}.json").write_text(json.dumps(payload, indent=2))
     log(f"wrote {OUT / f'cold_start_{name}.json'}")
+
+
+CACHE = Path(os.environ.get("SHOPREC_BENCH_CACHE", "/tmp/shoprec_bench_cache"))
+
+
+def encoder_for(key: str, fit_table: pd.DataFrame, params: dict, images=None) -> ContentEncoder:
+    """A ContentEncoder fitted on `fit_table`, with its embedding cache kept on local disk
+    (outside the repo) so reruns do not re-embed unchanged titles."""
+    enc = ContentEncoder(**{k: v for k, v in params.items() if k in ("text_backend", "weights")})
+    enc.fit(fit_table, images)
+    path = CACHE / f"{key}.npz"
+    if path.exists():
+        enc.cache_ = EmbeddingCache.load(path)
+    return enc
+
+
+def save_cache(key: str, enc: ContentEncoder) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    enc.cache_.save(CACHE / f"{key}.npz")
 
 
 def zrow(x: np.ndarray) -> np.ndarray:
@@ -116,7 +137,7 @@ def load_shop(n_users: int = 4000, n_items: int = 3000, seed: int = 0):
 
 # ---------------------------------------------------------------------------- cold items
 def cold_items(
-    data: InteractionData, variants: dict[str, dict], images=None, seed: int = 0
+    data: InteractionData, variants: dict[str, dict], images=None, seed: int = 0, key: str = ""
 ) -> dict:
     """Fit each content variant on the split's training data; rank among held-out items."""
     split = cold_item_split(data, 0.1, seed)
@@ -136,7 +157,12 @@ def cold_items(
     }
     for name, params in variants.items():
         t0 = time.perf_counter()
-        knn = ContentKNN(**params).fit(split.train, images=images)
+        # the encoder (TF-IDF vocabulary, image scaling) is fitted on warm items only
+        warm_rows = split.train.item_table.iloc[np.flatnonzero(pop_train > 0)]
+        ckey = f"{key}-{name}".replace(" ", "_").replace("+", "")
+        enc = encoder_for(ckey, warm_rows, params, images)
+        knn = ContentKNN(**params).fit(split.train, images=images, encoder=enc)
+        save_cache(ckey, enc)
         t_enc = time.perf_counter() - t0
         res[f"content kNN [{name}]"] = evaluate_among(knn, test, cand)
         res[f"content kNN [{name}]"]["fit_seconds"] = t_enc
@@ -186,7 +212,7 @@ def run_cold_items_shop() -> None:
         "MiniLM text only": {"text_backend": "minilm", "weights": {"image": 0}},
         "image only": {"weights": {"text": 0, "category": 0, "brand": 0, "price": 0}},
     }
-    out = cold_items(data, variants, images)
+    out = cold_items(data, variants, images, key="shop")
     write("cold_items_shop", {"dataset": "synthetic shop (4000 users, 3000 items, seed 0)", **out})
 
 
@@ -262,7 +288,10 @@ def warm(data: InteractionData, content_params: dict, n_eval: int = 10000, seed:
     split = leave_one_out(data)
     valid = subsample(split.valid, n_eval, seed)
     test = subsample(split.test, n_eval, seed + 1)
-    knn = ContentKNN(**content_params).fit(split.train)
+    ckey = f"warm-{content_params.get('text_backend')}-{data.n_items}"
+    enc = encoder_for(ckey, split.train.item_table, content_params)
+    knn = ContentKNN(**content_params).fit(split.train, encoder=enc)
+    save_cache(ckey, enc)
     bases = {
         "itemknn": registry.create("itemknn").fit(split.train),
         "hybrid ALS": HybridMF(random_state=seed).fit(split.train, content=knn.item_vectors_),

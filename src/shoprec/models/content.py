@@ -77,19 +77,27 @@ class ContentKNN(Recommender):
         data: InteractionData,
         valid: EvalSet | None = None,
         images: Mapping[str, Any] | None = None,
+        encoder: ContentEncoder | None = None,
     ) -> Self:
-        """Encode the catalog (`data.item_table`, which must describe every item index)."""
+        """Encode the catalog (`data.item_table`, which must describe every item index).
+
+        A fitted `encoder` may be passed to share it (and its embedding cache) between models.
+        """
         if data.item_table is None or len(data.item_table) != data.n_items:
             raise ValueError("ContentKNN.fit: data.item_table must have one row per item")
         if not 0 < self.decay <= 1:
             raise ValueError("ContentKNN: decay must be in (0, 1]")
-        self.encoder_ = ContentEncoder(
-            text_backend=self.text_backend,
-            text_dim=self.text_dim,
-            weights=self.weights,
-            image_root=self.image_root,
-        )
-        self.item_vectors_ = self.encoder_.fit_transform(data.item_table, images)
+        if encoder is not None:
+            self.encoder_ = encoder
+            self.item_vectors_ = encoder.transform(data.item_table, images)
+        else:
+            self.encoder_ = ContentEncoder(
+                text_backend=self.text_backend,
+                text_dim=self.text_dim,
+                weights=self.weights,
+                image_root=self.image_root,
+            )
+            self.item_vectors_ = self.encoder_.fit_transform(data.item_table, images)
         pop = np.log1p(data.item_popularity())
         self.popularity_ = (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
         return self
