@@ -17,6 +17,7 @@ _REGISTRY: dict[str, str] = {
     "content": "shoprec.models.content:ContentKNN",
     "hybrid": "shoprec.models.hybrid:HybridMF",
     "sasrec": "shoprec.models.sasrec:SASRec",
+    "private_seq": "shoprec.models.private_seq:PrivateSeq",
 }
 
 

@@ -1,0 +1,266 @@
+"""DP-SGD with a per-user guarantee, on the shared training loop (Opacus 1.6).
+
+The guarantee
+-------------
+(epsilon, delta) user-level differential privacy for the model weights with respect to adding
+or removing *all* training interactions of one user, under these conditions:
+
+- one DP record is one user: a `PrivateSeq` batch row is one user's history (up to a random
+  cut) and the item that follows it, so a user never contributes more than one example to a
+  step;
+- each step includes each user independently with probability ``q = batch_size / n_users``
+  (Poisson sampling, `PrivateSeq(poisson=True)`);
+- each user's gradient is clipped to L2 norm ``max_grad_norm`` (Opacus ghost clipping: the
+  per-user norms come from Opacus' norm samplers and a second backward pass weights each
+  user's loss by its clipping factor) and Gaussian noise of standard deviation
+  ``noise_multiplier * max_grad_norm`` is added to the sum, divided by the expected batch size;
+- the noise multiplier is calibrated with Opacus' RDP accountant for the planned number of
+  steps, and the epsilon actually spent is recomputed from the steps taken;
+- no choice is made with private data: no early stopping on validation users (it would spend
+  privacy), a fixed number of epochs, hyper-parameters chosen beforehand.
+
+Not covered: the item vocabulary (the catalog is treated as public), data-dependent cleaning
+before training (k-core filters), and the serve-time history the model reads (it is used at
+request time, never trained on).
+
+Training runs in `shoprec.training.loop`: `DPLossModule` replaces the model's module during
+training and its `loss` returns a surrogate whose gradient *is* the clipped, noised gradient
+(its value is the ordinary mean loss), so the loop's optimiser (AdamW, DP-Adam by
+post-processing) steps on private gradients; the loop's own clipping is switched off.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shoprec.data.interactions import InteractionData
+from shoprec.training.loop import TrainingConfig, train
+
+GUARANTEE = (
+    "user-level (epsilon, delta)-DP of the model weights: adding or removing all of one "
+    "user's training interactions; Poisson sampling of users, one example per user per "
+    "step, per-user gradient clipping, RDP accounting"
+)
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """What a private training run spent; stored in the artifact's metadata."""
+
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    steps: int
+    n_users: int
+    unit: str = "user"
+    accountant: str = "rdp"
+    guarantee: str = GUARANTEE
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if math.isinf(d["epsilon"]):
+            d["epsilon"] = "inf"
+        return d
+
+
+def _opacus() -> Any:
+    try:
+        import opacus
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "differentially private training needs Opacus: pip install 'shoprec[privacy]'"
+        ) from exc
+    return opacus
+
+
+class DPLossModule(nn.Module):
+    """Wraps a module with ``per_example_loss``; ``loss(batch)`` privatises the gradient.
+
+    Parameters
+    ----------
+    inner : nn.Module
+        Has ``forward(items) -> logits (B, n_items)`` and ``score_items``.
+    noise_multiplier, max_grad_norm : float
+    expected_batch_size : float
+        ``q * n_users``; the noisy sum is divided by it (Opacus' convention under Poisson
+        sampling, so the sensitivity does not depend on the sampled batch size).
+    seed : int
+        Seeds the noise generator.
+    """
+
+    def __init__(
+        self,
+        inner: nn.Module,
+        noise_multiplier: float,
+        max_grad_norm: float,
+        expected_batch_size: float,
+        seed: int = 0,
+    ):
+        super().__init__()
+        from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
+            GradSampleModuleFastGradientClipping,
+        )
+
+        self.inner = inner
+        self.noise_multiplier = float(noise_multiplier)
+        self.max_grad_norm = float(max_grad_norm)
+        self.expected_batch_size = float(expected_batch_size)
+        self._gsm = [
+            GradSampleModuleFastGradientClipping(
+                inner, loss_reduction="sum", max_grad_norm=max_grad_norm, use_ghost_clipping=True
+            )
+        ]  # in a list: not a registered submodule, so state_dict keys stay those of `inner`
+        self._gen = torch.Generator().manual_seed(seed)
+        self.steps = 0
+        self.last_clipped_fraction = 0.0
+
+    def score_items(self, seqs: torch.Tensor) -> torch.Tensor:
+        return self.inner.score_items(seqs)
+
+    def private_gradient(self, batch: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], float]:
+        """Clipped, noised, averaged gradient per parameter, and the mean loss."""
+        gsm = self._gsm[0]
+        params = [p for p in self.inner.parameters() if p.requires_grad]
+        for p in params:
+            p.grad = None
+        n = int(batch["targets"].shape[0])
+        mean_loss = 0.0
+        if n:
+            per = F.cross_entropy(gsm(batch["items"]), batch["targets"], reduction="none")
+            with warnings.catch_warnings():  # Opacus' hooks on a module whose input is ids
+                warnings.filterwarnings("ignore", message="Full backward hook")
+                per.sum().backward(retain_graph=True)  # hooks compute per-user gradient norms
+                coef = gsm.get_clipping_coef()
+                self.last_clipped_fraction = float((coef < 1.0).float().mean())
+                for p in params:
+                    p.grad = None
+                gsm.disable_hooks()
+                try:
+                    (coef.detach() * per).sum().backward()  # sum of clipped per-user gradients
+                finally:
+                    gsm.enable_hooks()
+            mean_loss = float(per.detach().mean())
+        grads = []
+        std = self.noise_multiplier * self.max_grad_norm
+        for p in params:
+            g = p.grad if p.grad is not None else torch.zeros_like(p)
+            if std > 0:
+                g = g + torch.normal(0.0, std, size=p.shape, generator=self._gen).to(p.device)
+            grads.append(g / self.expected_batch_size)
+            p.grad = None
+        self.steps += 1
+        return grads, mean_loss
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A surrogate: value = mean loss, gradient = the private gradient."""
+        grads, mean_loss = self.private_gradient(batch)
+        params = [p for p in self.inner.parameters() if p.requires_grad]
+        linear = sum((p * g).sum() for p, g in zip(params, grads, strict=True))
+        return linear - linear.detach() + mean_loss
+
+    def close(self) -> nn.Module:
+        """Remove Opacus' hooks; returns the plain module."""
+        return self._gsm[0].to_standard_module()
+
+
+def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
+    """Epsilon of `steps` Poisson-subsampled Gaussian steps (Opacus RDP accountant)."""
+    if noise_multiplier <= 0 or steps == 0:
+        return math.inf if steps else 0.0
+    from opacus.accountants import RDPAccountant
+
+    acc = RDPAccountant()
+    acc.history = [(noise_multiplier, sample_rate, steps)]
+    return float(acc.get_epsilon(delta))
+
+
+def default_delta(n_users: int) -> float:
+    """delta = 1 / (10 n): well below the chance 1/n of exposing one user outright."""
+    return 1.0 / (10.0 * max(n_users, 1))
+
+
+def fit_private(
+    model: Any,
+    data: InteractionData,
+    target_epsilon: float,
+    delta: float | None = None,
+    max_grad_norm: float = 1.0,
+) -> PrivacyReport:
+    """Train `model` (a `PrivateSeq`) with DP-SGD to spend at most `target_epsilon`.
+
+    ``target_epsilon = inf`` trains the same model and recipe without clipping or noise (the
+    non-private reference). Training uses the model's own settings (epochs, batch_size, lr,
+    max_seconds...) in the shared loop; no validation set is used.
+
+    Returns
+    -------
+    PrivacyReport
+        Also stored in the model's ``train_log_["privacy"]`` (and so in its saved state).
+    """
+    _opacus()
+    if target_epsilon <= 0:
+        raise ValueError("fit_private: target_epsilon must be positive (inf for no DP)")
+    if not hasattr(model, "poisson"):
+        raise ValueError("fit_private: the model must train one example per user (PrivateSeq)")
+    from opacus.accountants.utils import get_noise_multiplier
+
+    private = math.isfinite(target_epsilon)
+    model.poisson = private
+    torch.manual_seed(model.random_state)
+    model.spec_ = model._spec(data)
+    model.n_items_ = data.n_items
+    model.module_ = model._build(model.spec_)
+    model._prepare(data)
+    n_users = len(model._examples)
+    if n_users == 0:
+        raise ValueError("fit_private: no user has two training interactions")
+    delta = default_delta(n_users) if delta is None else float(delta)
+    q = min(1.0, model.batch_size / n_users)
+    planned = model.epochs * model.n_train_batches(model.batch_size)
+    cfg = TrainingConfig(
+        epochs=model.epochs,
+        lr=model.lr,
+        batch_size=model.batch_size,
+        weight_decay=model.weight_decay,
+        warmup=model.warmup,
+        clip=None if private else model.clip,
+        max_seconds=model.max_seconds,
+        num_threads=model.num_threads,
+        progress=model.progress,
+        device=model.device,
+        seed=model.random_state,
+    )
+    if not private:
+        result = train(model, None, cfg)
+        report = PrivacyReport(math.inf, 0.0, 0.0, 0.0, q, planned, n_users)
+    else:
+        sigma = get_noise_multiplier(
+            target_epsilon=target_epsilon,
+            target_delta=delta,
+            sample_rate=q,
+            steps=planned,
+            accountant="rdp",
+        )
+        inner = model.module_
+        wrapper = DPLossModule(inner, sigma, max_grad_norm, q * n_users, model.random_state)
+        model.module_ = wrapper
+        try:
+            result = train(model, None, cfg)
+        finally:
+            model.module_ = wrapper.close()
+        eps = epsilon_spent(sigma, q, wrapper.steps, delta)
+        report = PrivacyReport(
+            eps, delta, float(sigma), float(max_grad_norm), q, wrapper.steps, n_users
+        )
+    model.train_log_ = {**result.as_dict(), "privacy": report.as_dict()}
+    model._examples = None
+    return report
