@@ -21,6 +21,10 @@ PRAGMAS: tuple[str, ...] = (
     "PRAGMA cache_size = -65536",  # 64 MiB page cache
     "PRAGMA busy_timeout = 10000",  # wait for another process's write lock instead of failing
     "PRAGMA foreign_keys = OFF",
+    # Checkpoint every ~40 MiB of WAL instead of 4 MiB: bulk ingest rewrites the same index
+    # pages many times, and each checkpoint copies them back and syncs (measured: commits
+    # took about half the wall time of a bulk load at the default).
+    "PRAGMA wal_autocheckpoint = 10000",
 )
 
 
