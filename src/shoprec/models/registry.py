@@ -16,8 +16,15 @@ _REGISTRY: dict[str, str] = {
     "ease": "shoprec.models.ease:EASE",
     "content": "shoprec.models.content:ContentKNN",
     "hybrid": "shoprec.models.hybrid:HybridMF",
+    "als": "shoprec.models.als:ALS",
+    "bpr": "shoprec.models.bpr:BPR",
+    "seqrules": "shoprec.models.sequential_rules:SequentialRules",
+    "two_tower": "shoprec.models.two_tower:TwoTower",
+    "gru4rec": "shoprec.models.gru4rec:GRU4Rec",
     "sasrec": "shoprec.models.sasrec:SASRec",
     "private_seq": "shoprec.models.private_seq:PrivateSeq",
+    "blend": "shoprec.models.ensemble:Blend",
+    "best": "shoprec.models.ensemble:Best",
 }
 
 
