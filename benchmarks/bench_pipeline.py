@@ -15,6 +15,8 @@ Writes `benchmarks/results/pipeline_<name>.json` and a trade-off plot
     python benchmarks/bench_pipeline.py --data synthetic --users 3000 --items 1500
     python benchmarks/bench_pipeline.py --data /work/shared/data/Beauty/Beauty.txt \\
         --attributes /work/shared/data/Beauty/Beauty_item2attributes.json --models itemknn
+    python benchmarks/bench_pipeline.py --mode latency --items 100000 --users 50000 \\
+        --events 1000000 --models als
 """
 
 from __future__ import annotations
@@ -100,8 +102,89 @@ def metrics(topk: np.ndarray, cpu: np.ndarray, evalset, vectors, n_items: int, k
     }
 
 
+def latency(args: argparse.Namespace) -> None:
+    """In-process CPU time per request on a large random catalog (power-law popularity)."""
+    import pandas as pd
+
+    from shoprec.data.splits import leave_one_out
+    from shoprec.pipeline import RecRequest
+    from shoprec.pipeline.build import build_pipeline, fit_ranker
+
+    rng = np.random.default_rng(args.seed)
+    n_items, n_users, n_ev = args.items, args.users, args.events
+    pop = rng.zipf(1.3, n_items).astype(float)
+    u = rng.integers(0, n_users, n_ev)
+    i = rng.choice(n_items, n_ev, p=pop / pop.sum())
+    frame = pd.DataFrame(
+        {
+            "user_id": u.astype(str),
+            "item_id": i.astype(str),
+            "timestamp": rng.uniform(0, 90 * 86400, n_ev),
+            "weight": 1.0,
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item_id": np.arange(n_items).astype(str),
+            "category": [f"D{c % 10} > C{c}" for c in rng.integers(0, 300, n_items)],
+            "price": rng.uniform(1, 200, n_items),
+            "stock": rng.integers(0, 10, n_items),
+        }
+    )
+    data = InteractionData.from_frame(frame, items)
+    models = tuple(m for m in args.models.split(",") if m)
+    cfg = PipelineConfig(models=models, seed=args.seed)
+    split = leave_one_out(data)
+    t0 = time.perf_counter()
+    pipe = build_pipeline(split.train, cfg, split.valid)
+    fit_s = time.perf_counter() - t0
+    ranker = fit_ranker(pipe, subset(split.valid, np.arange(min(2000, len(split.valid)))), cfg)
+    if ranker is not None:
+        pipe.ranker = ranker
+    n = min(args.requests, len(split.test))
+    hists = [pipe.catalog.items.to_ids(h[-50:]) for h in split.test.histories[:n]]
+    out = {
+        "items": n_items,
+        "users": n_users,
+        "events": n_ev,
+        "models": list(models),
+        "ranker": pipe.ranker.kind,
+        "fit_retrievers_s": fit_s,
+        "requests": n,
+        "cases": {},
+    }
+    cases = {
+        "warm, diversity 0": [RecRequest(k=10, history=h) for h in hists],
+        "warm, diversity 0.5": [RecRequest(k=10, history=h, diversity=0.5) for h in hists],
+        "warm, price + category filter": [
+            RecRequest(k=10, history=h, category="D3", max_price=100.0) for h in hists
+        ],
+        "cold start": [RecRequest(k=10, user_id=f"new{j}") for j in range(n)],
+    }
+    for name, reqs in cases.items():
+        cpu, wall = np.zeros(len(reqs)), np.zeros(len(reqs))
+        for j, r in enumerate(reqs):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            pipe.recommend(r)
+            cpu[j], wall[j] = time.thread_time() - c0, time.perf_counter() - t0
+        out["cases"][name] = {
+            "cpu_ms_p50": float(np.median(cpu) * 1e3),
+            "cpu_ms_p95": float(np.percentile(cpu, 95) * 1e3),
+            "cpu_ms_p99": float(np.percentile(cpu, 99) * 1e3),
+            "wall_ms_p50": float(np.median(wall) * 1e3),
+        }
+        print(name, out["cases"][name])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"pipeline_latency_{n_items}.json"
+    path.write_text(json.dumps(out, indent=2))
+    print("wrote", path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("accuracy", "latency"), default="accuracy")
+    ap.add_argument("--events", type=int, default=1_000_000, help="latency mode")
+    ap.add_argument("--requests", type=int, default=500, help="latency mode")
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--attributes", default=None)
     ap.add_argument("--users", type=int, default=3000)
@@ -115,6 +198,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    if args.mode == "latency":
+        latency(args)
+        return
     name, data = load(args)
     models = tuple(m for m in args.models.split(",") if m)
     cfg = PipelineConfig(

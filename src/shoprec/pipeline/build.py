@@ -27,7 +27,7 @@ from shoprec.pipeline.model_retrievers import ModelRetriever
 from shoprec.pipeline.offline import evaluate_pipeline, evaluate_source, subset
 from shoprec.pipeline.persist import save_artifact
 from shoprec.pipeline.pipeline import Pipeline
-from shoprec.pipeline.ranker import LightGBMRanker, candidate_features
+from shoprec.pipeline.ranker import LightGBMRanker, Ranker, WeightedSumRanker, candidate_features
 from shoprec.pipeline.retrievers import (
     ItemToItemRetriever,
     Retriever,
@@ -140,6 +140,30 @@ def fit_ranker(
     return LightGBMRanker(pipeline.sources, pipeline.catalog, params).fit(x, y, groups)
 
 
+def select_ranker(
+    pipeline: Pipeline, hold: EvalSet, source_metrics: dict[str, Any], k: int = 10
+) -> tuple[Ranker, dict[str, float]]:
+    """Keep the ranker with the best NDCG@k on held-out validation users.
+
+    Contenders: the trained LightGBM ranker (when there is one), the equal-weight sum of
+    normalised source scores, and the best single source leading (weight 1, the others
+    1e-3 to break its ties and fill). Test targets play no part.
+    """
+    contenders: dict[str, Ranker] = {}
+    if isinstance(pipeline.ranker, LightGBMRanker):
+        contenders["lightgbm"] = pipeline.ranker
+    contenders["weighted"] = WeightedSumRanker(pipeline.config.source_weights)
+    best = max(pipeline.sources, key=lambda s: source_metrics[s][f"ndcg@{k}"])
+    lead = WeightedSumRanker({s: (1.0 if s == best else 1e-3) for s in pipeline.sources})
+    contenders[f"lead:{best}"] = lead
+    scores: dict[str, float] = {}
+    for name, ranker in contenders.items():
+        pipeline.ranker = ranker
+        scores[name] = evaluate_pipeline(pipeline, hold, k)[f"ndcg@{k}"]
+    winner = max(scores, key=lambda n: (scores[n], n == "lightgbm"))
+    return contenders[winner], scores
+
+
 @dataclass
 class TrainResult:
     """What `train_pipeline` produced."""
@@ -176,9 +200,14 @@ def train_pipeline(
     if n_hold:
         hold = subset(split.valid, hold_rows)
         t0 = time.perf_counter()
-        metrics["pipeline"] = evaluate_pipeline(pipe, hold, eval_k)
         for s in pipe.sources:
             metrics[s] = evaluate_source(pipe, s, hold, eval_k)
+        if cfg.select_ranker:
+            pipe.ranker, metrics["ranker_selection"] = select_ranker(pipe, hold, metrics, eval_k)
+            sel = metrics["ranker_selection"]
+            metrics["ranker"] = max(sel, key=lambda n: (sel[n], n == "lightgbm"))
+            log(f"ranker selection (NDCG@{eval_k}): {metrics['ranker_selection']}")
+        metrics["pipeline"] = evaluate_pipeline(pipe, hold, eval_k)
         timings["validate_s"] = time.perf_counter() - t0
     if cfg.refit_full:
         t0 = time.perf_counter()
@@ -187,6 +216,8 @@ def train_pipeline(
             ranker = LightGBMRanker(pipe.ranker.sources, full.catalog, pipe.ranker.params)
             ranker.booster_ = pipe.ranker.booster_
             full.ranker = ranker
+        else:
+            full.ranker = pipe.ranker
         pipe = full
         timings["refit_full_s"] = time.perf_counter() - t0
     return TrainResult(pipe, metrics, split, timings)
@@ -245,9 +276,10 @@ def train_from_store(
     """`shoprec train`: read the store, build interactions, train, write the artifact."""
     from shoprec.storage import open_store
 
+    pipeline_cfg = section(cfg, "pipeline", PipelineConfig)  # a bad config fails before any work
     with open_store(store_url) as store:
         events, items, users = store.events_frame(), store.items_frame(), store.users_frame()
     log(f"read {len(events)} events, {len(items)} items, {len(users)} users")
     data = interactions_from_frames(events, items, users, cfg)
     log(f"interactions: {data.n_interactions} ({data.n_users} users x {data.n_items} items)")
-    return train_artifact(data, out, section(cfg, "pipeline", PipelineConfig), log)
+    return train_artifact(data, out, pipeline_cfg, log)

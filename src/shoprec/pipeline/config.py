@@ -40,6 +40,7 @@ class PipelineConfig:
     ranker_rounds: int = 100
     ranker_holdout: float = 0.2  # share of validation users kept to measure the pipeline
     source_weights: dict[str, float] = field(default_factory=dict)  # weighted ranker
+    select_ranker: bool = True  # keep lightgbm / weighted / best-source-led, by validation
     # re-rankers
     exclude_seen: bool = True  # False: only purchased items are excluded
     diversity: float = 0.0  # default MMR knob
