@@ -77,6 +77,13 @@ def test_posted_item_is_recommended_and_has_similar_items_at_once(service):
     assert sim.status_code == 200
     sim_ids = [x["item_id"] for x in sim.json()["items"]]
     assert sim_ids and all(i.startswith("k3_") for i in sim_ids), sim_ids
+    # a first click on the new product is used at once: camping follows, no retraining
+    click = {"user_id": "newcomer", "item_id": "tent-2027", "event_type": "click", "timestamp": now}
+    assert client.post("/v1/events", json=[click], headers=auth).json()["accepted"] == 1
+    recs = client.get(
+        "/v1/recommendations", params={"user_id": "newcomer", "k": 4}, headers=auth
+    ).json()["items"]
+    assert sum(x["item_id"].startswith("k3_") for x in recs) >= 3, recs
 
 
 def test_new_shopper_gets_onboarding_across_categories(service):
