@@ -6,7 +6,7 @@
     nice -n 10 .venv/bin/python benchmarks/bench_cold_start.py cold-users-ml100k
     nice -n 10 .venv/bin/python benchmarks/bench_cold_start.py warm-games
     nice -n 10 .venv/bin/python benchmarks/bench_cold_start.py warm-beauty
-    .venv/bin/python benchmarks/bench_cold_start.py plot
+    .venv/bin/python benchmarks/bench_cold_start.py plot table
 
 Each section writes benchmarks/results/cold_start_<section>.json; `plot` draws
 benchmarks/results/cold_start.png from them. Data are read from ../shared/data (never copied).
@@ -395,6 +395,50 @@ def run_plot() -> None:
     log(f"wrote {OUT / 'cold_start.png'}")
 
 
+def run_table() -> None:
+    """Print the JSON results as the markdown tables of BENCHMARKS.md."""
+    for name in ("games", "shop"):
+        p = OUT / f"cold_start_cold_items_{name}.json"
+        if not p.exists():
+            continue
+        d = json.loads(p.read_text())
+        print(
+            f"\n{d['dataset']}: {d['held_out_items']} items held out, {d['test_users']} test users, "
+            f"ranked among the {d['n_candidates']} held-out test items\n"
+        )
+        print("| method | HR@10 | NDCG@10 | HR@10 / random |\n|---|---|---|---|")
+        rnd = d["results"]["random"]["HR@10"]
+        for k, v in d["results"].items():
+            print(f"| {k} | {v['HR@10']:.4f} | {v['NDCG@10']:.4f} | {v['HR@10'] / rnd:.1f}x |")
+        print("\nFull ranking (held-out items among all items):\n")
+        print("| method | HR@10 | NDCG@10 |\n|---|---|---|")
+        for k, v in d["full_ranking"].items():
+            print(f"| {k} | {v['HR@10']:.4f} | {v['NDCG@10']:.4f} |")
+    for name in ("beauty", "ml100k"):
+        p = OUT / f"cold_start_cold_users_{name}.json"
+        if not p.exists():
+            continue
+        d = json.loads(p.read_text())
+        groups = list(d["results"])
+        print(f"\n{d['dataset']}: NDCG@10 (full ranking), {d['cold_users']} cold users\n")
+        print("| method | " + " | ".join(groups) + " |\n" + "|---" * (len(groups) + 1) + "|")
+        for m in d["results"][groups[0]]:
+            print(
+                f"| {m} | "
+                + " | ".join(f"{d['results'][g][m]['NDCG@10']:.4f}" for g in groups)
+                + " |"
+            )
+    for name in ("games", "beauty"):
+        p = OUT / f"cold_start_warm_{name}.json"
+        if not p.exists():
+            continue
+        d = json.loads(p.read_text())
+        print(f"\n{d['dataset']}: {d['protocol']}\n")
+        print("| model | HR@10 | NDCG@10 |\n|---|---|---|")
+        for k, v in d["results"].items():
+            print(f"| {k} | {v['HR@10']:.4f} | {v['NDCG@10']:.4f} |")
+
+
 SECTIONS = {
     "cold-items-games": run_cold_items_games,
     "cold-items-shop": run_cold_items_shop,
@@ -403,10 +447,11 @@ SECTIONS = {
     "warm-games": run_warm_games,
     "warm-beauty": run_warm_beauty,
     "plot": run_plot,
+    "table": run_table,
 }
 
 if __name__ == "__main__":
-    todo = sys.argv[1:] or [s for s in SECTIONS if s != "plot"]
+    todo = sys.argv[1:] or [s for s in SECTIONS if s not in ("plot", "table")]
     for s in todo:
         log(f"== {s}")
         SECTIONS[s]()
