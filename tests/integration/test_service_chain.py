@@ -1,7 +1,8 @@
 """ingest -> train -> serve -> POST /v1/events -> GET /v1/recommendations sees the event.
 
-Runs the real CLI in child processes (`shoprec generate/ingest/train/serve`) against a real
-uvicorn server on 127.0.0.1, like a shop would.
+The synthetic shop is ingested with the library calls behind `shoprec ingest`; training and
+serving run the real CLI in child processes (`shoprec train`, `shoprec serve`, a real uvicorn
+server on 127.0.0.1), like a shop would.
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import httpx
 import pandas as pd
 import pytest
 
+from shoprec.data.readers import read_records
+from shoprec.data.synthetic import generate_shop, write_shop
 from shoprec.serving.auth import hash_key, mint_key
+from shoprec.storage import open_store
+from shoprec.storage.ingest import ingest
 from tests.unit.serving.live import live_server, run_cli
 
 
 @pytest.mark.slow
 def test_ingest_train_serve_feedback(tmp_path: Path) -> None:
     shop, store = tmp_path / "shop", f"sqlite:///{tmp_path / 'shop.db'}"
-    run_cli(["generate", "--out", str(shop), "--users", "150", "--items", "80", "--no-images"])
-    for kind in ("items", "events"):
-        run_cli(["ingest", "--store", store, f"--{kind}", str(shop / f"{kind}.csv")])
+    write_shop(generate_shop(n_users=150, n_items=80, seed=0), shop, images=False)
+    with open_store(store) as s:  # the library calls behind `shoprec ingest`
+        for kind in ("items", "events"):
+            report = ingest(read_records(shop / f"{kind}.csv", kind=kind), s, kind=kind)
+            assert report.accepted > 0
     config = tmp_path / "shoprec.toml"
     config.write_text('[pipeline]\nranker = "weighted"\n')
     run_cli(

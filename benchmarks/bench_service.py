@@ -1,0 +1,478 @@
+"""Latency and throughput of GET /v1/recommendations against a real uvicorn server.
+
+Setups (each a real pipeline artifact served by one uvicorn worker, SQLite store, in-process
+online state, response cache off so every request runs the whole chain):
+
+- ``exact``: a synthetic shop (`shoprec.data.synthetic`) with 100k items and ~1M events;
+  retrievers trending + item-to-item + ALS (the ALS source scores every item: brute force).
+- ``ann``: the same events in a 1M-item catalog; the collaborative source is a faiss HNSW
+  index over 64-d item vectors (approximate nearest neighbours) instead of a full scan.
+
+The load comes from a separate client process (asyncio, keep-alive HTTP/1.1, raw sockets so
+the client costs little of the shared CPU): one connection for latency at low concurrency,
+then several connections for throughput. Also measured in process: one brute-force scan of all
+item vectors (the physical reference) and one HNSW search.
+
+Run (2 cores, no GPU; the build is cached under --work)::
+
+    nice -n 5 .venv/bin/python benchmarks/bench_service.py --work /tmp/shoprec-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoprec.pipeline.model_retrievers import ContentRetriever
+
+DIM = 64
+HNSW_M = 32
+
+
+class HnswRetriever(ContentRetriever):
+    """`ContentRetriever` whose search is a faiss HNSW index (inner product on unit vectors)."""
+
+    kind = "hnsw"
+
+    def __init__(
+        self,
+        vectors: np.ndarray | None = None,
+        name: str = "ann",
+        recent: int = 5,
+        decay: float = 0.7,
+        ef_search: int = 256,
+    ):
+        self.ef_search = ef_search
+        super().__init__(vectors, name, recent, decay)
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "ef_search": self.ef_search}
+
+    def set_vectors(self, vectors: np.ndarray, items: np.ndarray | None = None) -> None:
+        import faiss
+
+        super().set_vectors(vectors, items)
+        index = faiss.IndexHNSWFlat(self.vectors_.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 64
+        index.add(self.vectors_)
+        self.index_ = index
+
+    def state(self) -> dict[str, np.ndarray]:
+        import faiss
+
+        return {"vectors": self.vectors_, "index": faiss.serialize_index(self.index_)}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        import faiss
+
+        self.vectors_ = state["vectors"]
+        self.index_ = faiss.deserialize_index(state["index"])
+
+    def _search(self, q: np.ndarray, n: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.index_.hnsw.efSearch = max(self.ef_search, n + len(exclude))
+        scores, items = self.index_.search(q[None, :].astype(np.float32), n + len(exclude))
+        keep = (items[0] >= 0) & ~np.isin(items[0], exclude)
+        return items[0][keep][:n].astype(np.int64), scores[0][keep][:n]
+
+
+def register() -> None:
+    from shoprec.pipeline.persist import register_retriever_kind
+
+    register_retriever_kind(HnswRetriever.kind, HnswRetriever)
+
+
+# ----------------------------------------------------------------------------- build
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def clustered_vectors(category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """64-d item vectors: a random centroid per category plus noise, shape (n_items, DIM)."""
+    centroids = rng.normal(size=(int(category.max()) + 1, DIM)).astype(np.float32)
+    noise = rng.normal(size=(len(category), DIM)).astype(np.float32)
+    return centroids[category] + 0.8 * noise
+
+
+def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, Any]:
+    """Shop -> store -> artifacts (exact and ann); skipped when already built."""
+    import pandas as pd
+
+    from shoprec.config import Config
+    from shoprec.data.synthetic import generate_shop
+    from shoprec.pipeline import PipelineConfig
+    from shoprec.pipeline.build import build_pipeline, interactions_from_frames
+    from shoprec.pipeline.persist import save_artifact
+    from shoprec.storage import open_store
+    from shoprec.types import Event, Item
+
+    meta_path = work / "build.json"
+    if meta_path.exists():
+        return json.loads(meta_path.read_text())
+    work.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {"timings_s": {}}
+    t = time.perf_counter()
+    shop = generate_shop(n_users=n_users, n_items=n_items, seed=0, n_bots=0)
+    events, items = shop.events, shop.items
+    meta["timings_s"]["generate"] = time.perf_counter() - t
+    log(f"generated {len(events)} events, {len(items)} items")
+
+    t = time.perf_counter()
+    store_url = f"sqlite:///{work / 'store.db'}"
+    with open_store(store_url) as store:
+        store.upsert_items(
+            [
+                Item(**{k: (None if v != v else v) for k, v in r.items()})
+                for r in items.to_dict("records")
+            ]
+        )
+        ev = events.astype({"item_id": str, "user_id": str})
+        for start in range(0, len(ev), 200_000):
+            chunk = ev.iloc[start : start + 200_000]
+            store.add_events(
+                [
+                    Event(u, i, et, float(ts), None, str(s), None, str(e))
+                    for u, i, et, ts, s, e in zip(
+                        chunk.user_id,
+                        chunk.item_id,
+                        chunk.event_type,
+                        chunk.timestamp,
+                        chunk.session_id,
+                        chunk.event_id,
+                        strict=True,
+                    )
+                ]
+            )
+        meta["stored_events"] = store.count_events()
+        items_frame, events_frame = store.items_frame(), store.events_frame()
+    meta["timings_s"]["store"] = time.perf_counter() - t
+    log(f"stored {meta['stored_events']} events")
+
+    t = time.perf_counter()
+    rng = np.random.default_rng(1)
+    data = interactions_from_frames(events_frame, items_frame, None, Config())
+    cfg = PipelineConfig(ranker="weighted")
+    pipe = build_pipeline(data, cfg)
+    pipe.add_retriever(ContentRetriever(clustered_vectors(pipe.catalog.category, rng), "vectors"))
+    exact = save_artifact(pipe, work / "exact")
+    meta["timings_s"]["build_exact"] = time.perf_counter() - t
+    meta["exact"] = {
+        "artifact": str(exact),
+        "items": len(pipe.catalog),
+        "ranker": pipe.ranker.kind,
+        "sources": pipe.sources,
+        "interactions": data.n_interactions,
+    }
+    log(f"exact artifact {exact.name}: sources {pipe.sources}")
+
+    # 1M-item catalog: the shop's items plus generated ones (same events)
+    t = time.perf_counter()
+    cats = items_frame["category"].astype(str).to_numpy()
+    extra = ann_items - len(items_frame)
+    big = pd.concat(
+        [
+            items_frame[["item_id", "category", "price", "stock", "created_at", "active", "title"]],
+            pd.DataFrame(
+                {
+                    "item_id": [f"X{i:07d}" for i in range(extra)],
+                    "category": rng.choice(np.unique(cats), extra),
+                    "price": np.round(rng.lognormal(3.5, 0.6, extra), 2),
+                    "stock": rng.integers(1, 100, extra),
+                    "created_at": 1.76e9,
+                    "active": True,
+                    "title": "",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    data_big = interactions_from_frames(events_frame, big, None, Config())
+    pipe_big = build_pipeline(data_big, cfg)
+    vectors = clustered_vectors(pipe_big.catalog.category, rng)
+    t_index = time.perf_counter()
+    ann = HnswRetriever(vectors, "vectors")
+    meta["hnsw_build_s"] = time.perf_counter() - t_index
+    pipe_big.add_retriever(ann)
+    ann_path = save_artifact(pipe_big, work / "ann")
+    np.save(work / "ann_vectors.npy", ann.vectors_)
+    meta["timings_s"]["build_ann"] = time.perf_counter() - t
+    meta["ann"] = {
+        "artifact": str(ann_path),
+        "items": len(pipe_big.catalog),
+        "ranker": pipe_big.ranker.kind,
+        "sources": pipe_big.sources,
+    }
+    log(
+        f"ann artifact {ann_path.name}: {len(pipe_big.catalog)} items, HNSW in "
+        f"{meta['hnsw_build_s']:.0f}s"
+    )
+    meta["store_url"] = store_url
+    users = events["user_id"].astype(str).unique()
+    meta["users"] = rng.choice(users, min(5000, len(users)), replace=False).tolist()
+    meta_path.write_text(json.dumps(meta))
+    return meta
+
+
+# ----------------------------------------------------------------------------- references
+def scan_references(work: Path, exact_items: int, repeats: int = 50) -> dict[str, Any]:
+    """One brute-force scan (matrix-vector product + top 200) over 100k and 1M vectors, and one
+    HNSW search over 1M, median milliseconds, single thread."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    from shoprec.pipeline.retrievers import top_n
+
+    faiss.omp_set_num_threads(1)
+    vec = np.load(work / "ann_vectors.npy")
+    rng = np.random.default_rng(2)
+    queries = vec[rng.integers(0, len(vec), repeats)]
+    out: dict[str, Any] = {}
+    with threadpool_limits(1):
+        for name, mat in (("scan_100k", vec[:exact_items]), ("scan_1m", vec)):
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                top_n(mat @ q, 200)
+                times.append(time.perf_counter() - t)
+            out[name + "_ms"] = 1e3 * float(np.median(times))
+        ann = HnswRetriever()
+        ann.vectors_ = vec
+        index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 64
+        index.add(vec)
+        ann.index_ = index
+        exact_top = [set(top_n(vec @ q, 200).tolist()) for q in queries[:20]]
+        times, recall = [], []
+        for i, q in enumerate(queries):
+            t = time.perf_counter()
+            items, _ = ann._search(q, 200, np.zeros(0, np.int64))
+            times.append(time.perf_counter() - t)
+            if i < 20:
+                recall.append(len(exact_top[i] & set(items.tolist())) / 200)
+        out["hnsw_1m_ms"] = 1e3 * float(np.median(times))
+        out["hnsw_1m_recall_at_200"] = float(np.mean(recall))
+    out["bytes_scanned_1m"] = int(vec.nbytes)
+    return out
+
+
+# ----------------------------------------------------------------------------- server
+def serve(args: argparse.Namespace) -> None:
+    """The server process: `shoprec serve`'s app and uvicorn options, plus the hnsw kind."""
+    import uvicorn
+
+    from shoprec.cli.serve_commands import uvicorn_options
+    from shoprec.serving.app import create_app
+    from shoprec.serving.settings import ServingSettings
+
+    register()
+    settings = ServingSettings(
+        artifacts=args.artifacts,
+        store_url=args.store,
+        cache_size=0,
+        rate_limit_per_s=0.0,
+        reload_poll_s=0.0,
+    )
+    uvicorn.run(create_app(settings), **uvicorn_options("127.0.0.1", args.port, "warning"))
+
+
+def start_server(artifacts: str, store: str, port: int, work: Path) -> subprocess.Popen[bytes]:
+    import httpx
+
+    cmd = [
+        sys.executable,
+        __file__,
+        "serve",
+        "--artifacts",
+        artifacts,
+        "--store",
+        store,
+        "--port",
+        str(port),
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    proc = subprocess.Popen(
+        cmd, stdout=open(work / "server.log", "ab"), stderr=subprocess.STDOUT, env=env
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: see {work / 'server.log'}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+# ----------------------------------------------------------------------------- client
+async def _worker(
+    port: int, paths: list[str], until: float, lat: list[float], errors: list[str], k: int
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    rnd = random.Random(id(lat) ^ len(paths))
+    try:
+        while time.perf_counter() < until:
+            path = paths[rnd.randrange(len(paths))]
+            t = time.perf_counter()
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            lat.append(time.perf_counter() - t)
+            if not head.startswith(b"HTTP/1.1 200") or body.count(b'"item_id"') != k:
+                errors.append(head.split(b"\r\n")[0].decode())
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, paths: list[str], conns: int, seconds: float, k: int) -> dict[str, Any]:
+    lat: list[float] = []
+    errors: list[str] = []
+    until = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    await asyncio.gather(*[_worker(port, paths, until, lat, errors, k) for _ in range(conns)])
+    wall = time.perf_counter() - t0
+    ms = 1e3 * np.array(lat)
+    return {
+        "connections": conns,
+        "requests": len(lat),
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "seconds": wall,
+        "rps": len(lat) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }
+
+
+def client(args: argparse.Namespace) -> None:
+    """The client process: warm up, then each load level; JSON on stdout."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    users = json.loads(Path(args.users).read_text())
+    rnd = random.Random(0)
+    # 90% known shoppers (stored history), 10% strangers (cold start)
+    ids = users + [f"stranger-{i}" for i in range(len(users) // 9)]
+    rnd.shuffle(ids)
+    paths = [f"/v1/recommendations?user_id={u}&k={args.k}" for u in ids]
+    asyncio.run(_drive(args.port, paths, 1, args.warmup, args.k))
+    out = [asyncio.run(_drive(args.port, paths, c, args.seconds, args.k)) for c in args.connections]
+    print(json.dumps(out))
+
+
+def run_client(
+    port: int, users_file: Path, seconds: float, connections: list[int], k: int
+) -> list[dict[str, Any]]:
+    cmd = [
+        sys.executable,
+        __file__,
+        "client",
+        "--port",
+        str(port),
+        "--users",
+        str(users_file),
+        "--seconds",
+        str(seconds),
+        "--k",
+        str(k),
+        "--warmup",
+        "3",
+        "--connections",
+        *map(str, connections),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- main
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd")
+    s = sub.add_parser("serve")
+    s.add_argument("--artifacts", required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--port", type=int, required=True)
+    c = sub.add_parser("client")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--users", required=True)
+    c.add_argument("--seconds", type=float, default=15)
+    c.add_argument("--warmup", type=float, default=3)
+    c.add_argument("--k", type=int, default=10)
+    c.add_argument("--connections", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--work", type=Path, default=Path("/tmp/shoprec-bench"))
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--users", type=int, default=16_500, help="shoppers (~60 events each)")
+    p.add_argument("--ann-items", type=int, default=1_000_000)
+    p.add_argument("--seconds", type=float, default=15)
+    p.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--setups", nargs="*", default=["exact", "ann"], help="none: build only")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/service.json"))
+    args = p.parse_args()
+    if args.cmd == "serve":
+        return serve(args)
+    if args.cmd == "client":
+        return client(args)
+
+    meta = build(args.work, args.items, args.users, args.ann_items)
+    users_file = args.work / "users.json"
+    users_file.write_text(json.dumps(meta["users"]))
+    result: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cores, no GPU, {platform.python_version()}",
+        "command": " ".join(["python", "benchmarks/bench_service.py", *sys.argv[1:]]),
+        "build": {k: v for k, v in meta.items() if k != "users"},
+        "setups": {},
+    }
+    for setup in args.setups:
+        port = 18000 + random.randrange(1000)
+        log(f"{setup}: starting server")
+        t = time.perf_counter()
+        proc = start_server(meta[setup]["artifact"], meta["store_url"], port, args.work)
+        startup = time.perf_counter() - t
+        try:
+            log(f"{setup}: server up in {startup:.0f}s; driving load")
+            runs = run_client(port, users_file, args.seconds, args.connections, 10)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        result["setups"][setup] = {**meta[setup], "startup_s": startup, "runs": runs}
+        for r in runs:
+            log(
+                f"{setup} c={r['connections']}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} "
+                f"p95 {r['p95_ms']:.2f} p99 {r['p99_ms']:.2f} ms, errors {r['errors']}"
+            )
+    if not args.setups:
+        log("built; no setups to measure")
+        return
+    result["references"] = scan_references(args.work, meta["exact"]["items"])
+    log(f"references: {result['references']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
