@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from fastapi import Request
+import orjson
+from fastapi import Request, Response
 
 from shoprec.serving.identity import field_error
 from shoprec.serving.state import ServiceState
@@ -31,21 +32,22 @@ def check_k(state: ServiceState, k: int, name: str = "k") -> int:
     return k
 
 
-def jsonable(value: Any) -> Any:
-    """Plain-JSON copy of an explanation (numpy scalars and arrays become Python values)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, str | bool | int | float) or value is None:
-        if isinstance(value, float) and value != value:  # NaN is not JSON
-            return None
-        return value
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, Sequence):
-        return [jsonable(v) for v in value]
+def _fallback(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
     return str(value)
+
+
+def json_response(payload: Any) -> Response:
+    """A JSON response serialised by orjson (numpy values included, NaN as null).
+
+    Hot routes return this directly: FastAPI then skips re-validating the payload against the
+    response model (the model still documents the shape; the tests check it).
+    """
+    body = orjson.dumps(
+        payload, default=_fallback, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    )
+    return Response(body, media_type="application/json")
 
 
 def recommendation_dicts(recs: Sequence[Any]) -> list[dict[str, Any]]:
@@ -54,7 +56,7 @@ def recommendation_dicts(recs: Sequence[Any]) -> list[dict[str, Any]]:
         {
             "item_id": str(r.item_id),
             "score": _finite(r.score),
-            "explanation": jsonable(r.explanation or {}),
+            "explanation": r.explanation or {},
         }
         for r in recs
     ]

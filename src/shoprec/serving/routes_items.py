@@ -5,11 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response
 
 from shoprec.data.schema import parse_item
 from shoprec.serving.auth import require
-from shoprec.serving.deps import AUTH_RESPONSES, check_k, recommendation_dicts, service
+from shoprec.serving.deps import (
+    AUTH_RESPONSES,
+    check_k,
+    json_response,
+    recommendation_dicts,
+    service,
+)
 from shoprec.serving.identity import field_error
 from shoprec.serving.routes_events import reason_of
 from shoprec.serving.schemas import ITEM_EXAMPLE, ItemOut, Rejection, SimilarOut, WriteOut
@@ -38,7 +44,7 @@ def similar(
     item_id: ItemId,
     k: Annotated[int, Query(ge=1, le=1000)] = 10,
     state: ServiceState = Depends(service),
-) -> dict[str, Any]:
+) -> Response:
     """Items like `item_id` (out-of-stock and inactive items never appear)."""
     check_k(state, k)
     served = state.models.get()
@@ -46,11 +52,12 @@ def similar(
         recs = served.pipeline.similar_items(item_id, k)
     except KeyError:
         raise _not_found() from None
-    return {
+    payload = {
         "item_id": item_id,
         "items": recommendation_dicts(recs),
         "model_version": served.version,
     }
+    return json_response(payload)
 
 
 @router.get("/v1/items", response_model=list[ItemOut], dependencies=[Depends(require("read"))])

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from shoprec.serving.auth import require
-from shoprec.serving.deps import AUTH_RESPONSES, check_k, recommendation_dicts, service
+from shoprec.serving.deps import (
+    AUTH_RESPONSES,
+    check_k,
+    json_response,
+    recommendation_dicts,
+    service,
+)
 from shoprec.serving.identity import field_error
 from shoprec.serving.schemas import RecommendationsOut
 from shoprec.serving.state import RecQuery, ServiceState
@@ -33,7 +39,7 @@ def recommendations(
     min_price: Annotated[float | None, Query(ge=0.0, allow_inf_nan=False)] = None,
     max_price: Annotated[float | None, Query(ge=0.0, allow_inf_nan=False)] = None,
     state: ServiceState = Depends(service),
-) -> dict:
+) -> Response:
     """Top-k items for `user_id`. An unknown shopper gets cold-start items, not an error.
 
     The history used is the shopper's stored events merged with their online state, read
@@ -45,8 +51,6 @@ def recommendations(
     user = state.user_ids.to_stored(state.user_ids.checked(user_id))
     query = RecQuery(k, diversity, category, min_price, max_price)
     served, recs = state.recommend(user, query)
-    return {
-        "user_id": user_id,
-        "items": recommendation_dicts(recs),
-        "model_version": served.version,
-    }
+    return json_response(
+        {"user_id": user_id, "items": recommendation_dicts(recs), "model_version": served.version}
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from shoprec.serving.auth import require
-from shoprec.serving.deps import AUTH_RESPONSES, check_k, jsonable, service
+from shoprec.serving.deps import AUTH_RESPONSES, check_k, json_response, service
 from shoprec.serving.schemas import RetrieverOut
 from shoprec.serving.state import RecQuery, ServiceState
 
@@ -32,7 +32,7 @@ def retriever(
     user_id: Annotated[str, Query(min_length=1, max_length=256)],
     n: Annotated[int, Query(ge=1, le=1000)] = 20,
     state: ServiceState = Depends(service),
-) -> dict[str, Any]:
+) -> Response:
     """The candidates one source produces for `user_id`, before ranking and rules."""
     check_k(state, n, "n")
     served = state.models.get()
@@ -51,12 +51,14 @@ def retriever(
     user = state.user_ids.to_stored(state.user_ids.checked(user_id))
     request = state.request(user, RecQuery(k=min(n, 1000)))
     found = served.pipeline.retrieve(name, request, n)  # rules applied: never a hidden item
-    return {
-        "retriever": name,
-        "user_id": user_id,
-        "items": candidate_dicts(found),
-        "model_version": served.version,
-    }
+    return json_response(
+        {
+            "retriever": name,
+            "user_id": user_id,
+            "items": candidate_dicts(found),
+            "model_version": served.version,
+        }
+    )
 
 
 def retriever_names(pipeline: Any) -> list[str]:
@@ -70,7 +72,7 @@ def candidate_dicts(found: Any) -> list[dict[str, Any]]:
         {
             "item_id": str(r.item_id),
             "score": float(r.score),
-            "evidence": jsonable(r.explanation or {}),
+            "evidence": r.explanation or {},
         }
         for r in found
     ]

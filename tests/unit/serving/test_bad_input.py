@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.unit.serving.conftest import Keys
 
@@ -124,7 +125,11 @@ def test_fuzz_openapi_never_5xx(client: TestClient, keys: Keys, mode: Generation
         def run(case: Any) -> None:
             # An admin key: every route is exercised past authentication, writes included.
             case.headers = {**(case.headers or {}), **keys.auth("admin")}
-            response = case.call_and_validate(checks=[not_a_server_error])
+            # positive: responses also match the documented schemas (the contract)
+            checks = [not_a_server_error]
+            if mode == GenerationMode.POSITIVE:
+                checks.append(response_schema_conformance)
+            response = case.call_and_validate(checks=checks)
             seen.setdefault(case.operation.label, set()).add(response.status_code)
 
         try:
