@@ -40,22 +40,29 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     online: Annotated[
-        str, typer.Option(help="Online state: memory:// or redis://127.0.0.1:6379/0")
-    ] = "memory://",
+        str | None, typer.Option(help="Online state: memory:// (default) or redis://host:6379/0")
+    ] = None,
     keys_file: Annotated[
         Path | None, typer.Option(help="Hashed API keys, one per line (see `shoprec mint-key`)")
     ] = None,
-    read_requires_key: Annotated[bool, typer.Option(help="Require a `read` key for reads")] = False,
+    read_requires_key: Annotated[
+        bool | None, typer.Option(help="Require a `read` key for reads (default: open)")
+    ] = None,
     insecure_open_writes: Annotated[
         bool, typer.Option(help="DEVELOPMENT ONLY: accept writes without any key")
     ] = False,
-    rate_limit: Annotated[float, typer.Option(help="Requests per second per key (0: off)")] = 100.0,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Requests per second per key, 0 off (default 100)")
+    ] = None,
     reload_poll: Annotated[
-        float, typer.Option(help="Seconds between `latest` checks (0: off)")
-    ] = 2.0,
+        float | None, typer.Option(help="Seconds between `latest` checks, 0 off (default 2)")
+    ] = None,
     playground_users: Annotated[
-        str, typer.Option(help="Comma-separated user ids the playground offers")
-    ] = "",
+        str | None, typer.Option(help="Comma-separated user ids the playground offers")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML file; its [serving] section (see ServingSettings)")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Serve recommendations over HTTP (FastAPI under uvicorn, one worker)."""
@@ -67,17 +74,30 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    settings = ServingSettings.from_env(
-        artifacts=str(artifacts),
-        store_url=store,
-        online_url=online,
-        keys_file=str(keys_file) if keys_file else "",
-        read_requires_key=read_requires_key,
-        open_writes=insecure_open_writes,
-        rate_limit_per_s=rate_limit,
-        reload_poll_s=reload_poll,
-        playground_users=tuple(u.strip() for u in playground_users.split(",") if u.strip()),
-    )
+    from shoprec.config import ConfigError, load_config
+
+    # precedence: defaults < --config [serving] < SHOPREC_* environment < flags given here
+    flags = {
+        "artifacts": str(artifacts),
+        "store_url": store,
+        "online_url": online,
+        "keys_file": str(keys_file) if keys_file else None,
+        "read_requires_key": read_requires_key,
+        "open_writes": True if insecure_open_writes else None,
+        "rate_limit_per_s": rate_limit,
+        "reload_poll_s": reload_poll,
+        "playground_users": None
+        if playground_users is None
+        else tuple(u.strip() for u in playground_users.split(",") if u.strip()),
+    }
+    try:
+        base = ServingSettings.from_config(load_config(config)) if config else None
+        settings = ServingSettings.from_env(
+            base=base, **{k: v for k, v in flags.items() if v is not None}
+        )
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     if insecure_open_writes:
         err.print("[yellow]warning:[/yellow] writes are open to anyone (--insecure-open-writes)")
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -86,8 +86,13 @@ class ServingSettings:
         return cls.from_mapping(base)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServingSettings:
-        """Defaults, then ``SHOPREC_<FIELD>`` environment variables, then `overrides`.
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        base: ServingSettings | None = None,
+        **overrides: Any,
+    ) -> ServingSettings:
+        """`base` (default: the defaults), then ``SHOPREC_<FIELD>`` variables, then `overrides`.
 
         Tuples are comma-separated (``SHOPREC_PLAYGROUND_USERS=u1,u2``); booleans accept
         1/0/true/false. Keys come from ``SHOPREC_KEYS_FILE`` only (never from a variable).
@@ -100,7 +105,7 @@ class ServingSettings:
                 continue
             values[f.name] = _from_text(f.type, env[name], name)
         values.update(overrides)
-        return dataclasses.replace(cls(), **values).checked()
+        return dataclasses.replace(base or cls(), **values).checked()
 
     def checked(self) -> ServingSettings:
         """Raise `ConfigError` on values the service cannot run with; return self."""

@@ -29,3 +29,37 @@ def test_mint_key_with_pepper_and_bad_scope(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "hmac-sha256:" in result.stdout
     bad = CliRunner().invoke(app, ["mint-key", "--scopes", "root"])
     assert bad.exit_code == 2
+
+
+def test_serve_reads_config_env_and_flags(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import uvicorn
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **opts: seen.update(app=app, opts=opts))
+    monkeypatch.setenv("SHOPREC_MAX_K", "40")
+    cfg = tmp_path / "shoprec.toml"
+    cfg.write_text("[serving]\nread_requires_key = true\nrate_limit_per_s = 5.0\nmax_k = 30\n")
+    args = [
+        "serve",
+        "--artifacts",
+        str(tmp_path),
+        "--store",
+        "sqlite:///x.db",
+        "--config",
+        str(cfg),
+        "--rate-limit",
+        "7",
+        "--port",
+        "8123",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    settings = seen["app"].state.settings
+    assert settings.read_requires_key is True  # from the file
+    assert settings.max_k == 40  # the environment beats the file
+    assert settings.rate_limit_per_s == 7.0  # a flag beats both
+    assert seen["opts"]["port"] == 8123 and seen["opts"]["access_log"] is False
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[serving]\nmax_kk = 1\n")
+    result = CliRunner().invoke(app, [*args[:5], "--config", str(bad)])
+    assert result.exit_code == 2 and "max_kk" in result.output

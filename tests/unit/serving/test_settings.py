@@ -36,3 +36,9 @@ def test_from_mapping_refuses_unknown_keys_and_scopes() -> None:
         ServingSettings.from_mapping({"api_keys": [{"hash": "sha256:ab", "scopes": ["root"]}]})
     with pytest.raises(ConfigError):
         ServingSettings(max_body_bytes=0).checked()
+
+
+def test_from_env_starts_from_a_base() -> None:
+    base = ServingSettings(max_k=7, read_requires_key=True)
+    s = ServingSettings.from_env({"SHOPREC_MAX_K": "9"}, base=base, cache_size=0)
+    assert (s.max_k, s.read_requires_key, s.cache_size) == (9, True, 0)
