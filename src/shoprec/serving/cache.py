@@ -3,16 +3,18 @@
 Keys hold everything a list depends on: the pipeline recipe and model version, the catalog
 version (bumped by every catalog change, so stock 0 or a new item invalidates at once), the
 user's state version (a digest of the history read on this very request, so a new event, even
-one posted to another process, misses the cache), and the request's knobs. Erasure drops a
-user's entries explicitly.
+one posted to another process, misses the cache), and the request's knobs. Entries expire
+after a TTL so that time-based rules (new-item windows, campaigns) stay fresh. Erasure drops
+a user's entries explicitly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from shoprec.types import Event
@@ -30,9 +32,13 @@ def state_version(history: Sequence[Event]) -> str:
 class ResultCache:
     """Thread-safe LRU: key -> value, with an index of keys per stored user id."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(
+        self, size: int, ttl_s: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.size = size
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self.ttl_s = ttl_s  # 0: entries live until evicted; else time-based rules stay fresh
+        self.clock = clock
+        self._data: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._by_user: dict[str, set[Hashable]] = {}
         self._lock = threading.Lock()
 
@@ -43,16 +49,21 @@ class ResultCache:
         if self.size <= 0:
             return None
         with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
+            entry = self._data.get(key)
+            if entry is None:
+                return None
+            if self.ttl_s > 0 and self.clock() - entry[0] > self.ttl_s:
+                del self._data[key]
+                self._unindex(key)
+                return None
+            self._data.move_to_end(key)
+            return entry[1]
 
     def put(self, user: str, key: Hashable, value: Any) -> None:
         if self.size <= 0:
             return
         with self._lock:
-            self._data[key] = value
+            self._data[key] = (self.clock(), value)
             self._data.move_to_end(key)
             self._by_user.setdefault(user, set()).add(key)
             while len(self._data) > self.size:

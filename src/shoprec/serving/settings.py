@@ -64,6 +64,7 @@ class ServingSettings:
     max_k: int = 200  # largest k / n a request may ask for
     history_limit: int = 50  # latest events per user handed to the pipeline
     cache_size: int = 10_000  # cached recommendation lists (0 disables the cache)
+    cache_ttl_s: float = 60.0  # a cached list is recomputed after this long (0: no expiry)
     reload_poll_s: float = 2.0  # how often the `latest` pointer is checked; 0 disables watching
     playground: bool = True  # serve the web playground at /playground
     playground_users: tuple[str, ...] = ()  # example user ids the playground offers to pick

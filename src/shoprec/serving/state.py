@@ -55,7 +55,7 @@ class ServiceState:
         self.metrics = metrics
         self.access = AccessControl(settings)
         self.user_ids = UserIds(settings)
-        self.cache = ResultCache(settings.cache_size)
+        self.cache = ResultCache(settings.cache_size, settings.cache_ttl_s)
         self.catalog_version = 0
 
     # ------------------------------------------------------------------ history

@@ -27,3 +27,13 @@ def test_state_version_changes_with_any_event() -> None:
     assert state_version([e1]) != state_version([e1, e2])
     assert state_version([e1, e2]) != state_version([e2, e1])
     assert state_version([]) != state_version([e1])
+
+
+def test_entries_expire_after_the_ttl() -> None:
+    now = [0.0]
+    cache = ResultCache(size=10, ttl_s=60.0, clock=lambda: now[0])
+    cache.put("u", ("u", 1), ["a"])
+    now[0] = 59.0
+    assert cache.get(("u", 1)) == ["a"]
+    now[0] = 61.0
+    assert cache.get(("u", 1)) is None and len(cache) == 0 and cache.forget("u") == 0
