@@ -243,6 +243,7 @@ def cold_users(
     groups = {
         "warm (leave-one-out)": split.warm_test,
         **{f"cold n={n}": ev for n, ev in split.cold.items()},
+        "cold users, all but last event": split.cold_last,
     }
     for gname, ev in groups.items():
         r: dict[str, dict] = {}

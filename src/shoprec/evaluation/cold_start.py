@@ -115,6 +115,9 @@ class ColdUserSplit:
     warm_test: EvalSet
     cold: dict[int, EvalSet]
     cold_users: np.ndarray
+    cold_last: EvalSet
+    """The same held-out users with everything but their last event as history, target the
+    last event: separates "few events" from "early in a sequence" (still no retraining)."""
 
 
 def cold_user_split(
@@ -143,7 +146,12 @@ def cold_user_split(
         )
         for n in ns
     }
-    return ColdUserSplit(warm.train, warm.valid, warm.test, cold, cold_users)
+    last = EvalSet(
+        cold_users,
+        [seqs[u][:-1] for u in cold_users],
+        _targets([seqs[u][-1:] for u in cold_users], data.n_items),
+    )
+    return ColdUserSplit(warm.train, warm.valid, warm.test, cold, cold_users, last)
 
 
 # ----------------------------------------------------------------------------- metrics
