@@ -69,3 +69,61 @@ def test_two_instances_share_online_state(tmp_path: Path) -> None:
         for k in client.scan_iter(match=prefix + "*"):
             client.delete(k)
         client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+def test_shoprec_serve_with_two_workers(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.unit.serving.live import live_server
+
+    store_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    with open_store(store_url) as store:
+        fill_store(store)
+    save_shop_artifact(tmp_path / "artifacts")
+    prefix = f"shoprec-test-{uuid.uuid4().hex[:8]}:"
+    key = mint_key()
+    (tmp_path / "keys").write_text(f"{hash_key(key)} write shop\n")
+    args = [
+        "--artifacts",
+        str(tmp_path / "artifacts"),
+        "--store",
+        store_url,
+        "--workers",
+        "2",
+        "--online",
+        f"{REDIS}?prefix={prefix}",
+        "--keys-file",
+        str(tmp_path / "keys"),
+        "--reload-poll",
+        "0",
+    ]
+    try:
+        with live_server(args, tmp_path / "server.log") as server:
+            event = {
+                "user_id": "w-shopper",
+                "item_id": "i00",
+                "event_type": "view",
+                "timestamp": T0 + 90 * 86400,
+            }
+            r = httpx.post(
+                server.url + "/v1/events", json=[event], headers={"Authorization": f"Bearer {key}"}
+            )
+            assert r.status_code == 200
+            # fresh connections land on either worker; every one sees the event at once
+            tops = {
+                httpx.get(
+                    server.url + "/v1/recommendations", params={"user_id": "w-shopper", "k": 3}
+                ).json()["items"][0]["item_id"]
+                for _ in range(20)
+            }
+            assert tops == {"i01"}
+            log = server.log()
+        assert log.count("Started server process") == 2  # two workers really ran
+        assert "w-shopper" not in log and key not in log
+    finally:
+        client = redis.Redis.from_url(REDIS)
+        for k in client.scan_iter(match=prefix + "*"):
+            client.delete(k)
+        client.close()

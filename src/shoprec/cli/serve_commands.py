@@ -14,13 +14,15 @@ from shoprec.cli.app import app
 err = Console(stderr=True)
 
 
-def uvicorn_options(host: str, port: int, log_level: str = "info") -> dict[str, Any]:
+def uvicorn_options(
+    host: str, port: int, log_level: str = "info", workers: int = 1
+) -> dict[str, Any]:
     """Options for `uvicorn.run`. uvicorn's access log is off: it prints paths and query
     strings, which hold user ids; the service writes its own access log without them."""
     return {
         "host": host,
         "port": port,
-        "workers": 1,
+        "workers": workers,
         "access_log": False,
         "log_level": log_level,
         "server_header": False,
@@ -63,6 +65,9 @@ def serve(
     config: Annotated[
         Path | None, typer.Option(help="TOML file; its [serving] section (see ServingSettings)")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes; more than one needs --online redis://...")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Serve recommendations over HTTP (FastAPI under uvicorn, one worker)."""
@@ -102,7 +107,31 @@ def serve(
         err.print("[yellow]warning:[/yellow] writes are open to anyone (--insecure-open-writes)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/yellow] binding to {host}: put a TLS proxy in front")
-    uvicorn.run(create_app(settings), **uvicorn_options(host, port, log_level))
+    if workers < 1:
+        err.print("[red]error:[/red] --workers must be at least 1")
+        raise typer.Exit(2)
+    if workers == 1:
+        uvicorn.run(create_app(settings), **uvicorn_options(host, port, log_level))
+        return
+    if not settings.online_url.startswith("redis://"):
+        err.print("[red]error:[/red] several workers must share online state: --online redis://...")
+        raise typer.Exit(2)
+    import os
+    import tempfile
+
+    # each worker process builds its own app from these settings (hashes only, no keys)
+    fd, path = tempfile.mkstemp(prefix="shoprec-serve-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        f.write(settings.to_json())
+    os.environ["SHOPREC_SETTINGS_FILE"] = path
+    try:
+        uvicorn.run(
+            "shoprec.serving.app:app_from_env",
+            factory=True,
+            **uvicorn_options(host, port, log_level, workers),
+        )
+    finally:
+        os.unlink(path)
 
 
 @app.command("mint-key")

@@ -150,3 +150,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArtifactError)
     async def artifact_error(request: Request, exc: ArtifactError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+def app_from_env() -> FastAPI:
+    """`create_app` with `ServingSettings.from_env()`: the factory each uvicorn worker calls
+    when the service runs several worker processes (``shoprec serve --workers N``)."""
+    return create_app(ServingSettings.from_env())

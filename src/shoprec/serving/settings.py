@@ -8,9 +8,11 @@ their hashes (see `shoprec.serving.auth`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shoprec.config import Config, ConfigError, from_dict
@@ -99,14 +101,25 @@ class ServingSettings:
         1/0/true/false. Keys come from ``SHOPREC_KEYS_FILE`` only (never from a variable).
         """
         env = os.environ if env is None else env
+        if base is None and env.get("SHOPREC_SETTINGS_FILE"):
+            # several uvicorn workers each build their app from the file the CLI wrote
+            base = cls.from_json(Path(env["SHOPREC_SETTINGS_FILE"]).read_text())
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             name = "SHOPREC_" + f.name.upper()
-            if f.name == "api_keys" or name not in env:
+            if f.name == "api_keys" or name not in env or name == "SHOPREC_SETTINGS_FILE":
                 continue
             values[f.name] = _from_text(f.type, env[name], name)
         values.update(overrides)
         return dataclasses.replace(base or cls(), **values).checked()
+
+    def to_json(self) -> str:
+        """Every field as JSON (key hashes included, never keys), for worker processes."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServingSettings:
+        return cls.from_mapping(json.loads(text))
 
     def checked(self) -> ServingSettings:
         """Raise `ConfigError` on values the service cannot run with; return self."""

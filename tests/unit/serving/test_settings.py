@@ -42,3 +42,16 @@ def test_from_env_starts_from_a_base() -> None:
     base = ServingSettings(max_k=7, read_requires_key=True)
     s = ServingSettings.from_env({"SHOPREC_MAX_K": "9"}, base=base, cache_size=0)
     assert (s.max_k, s.read_requires_key, s.cache_size) == (9, True, 0)
+
+
+def test_json_round_trip_and_settings_file(tmp_path) -> None:  # noqa: ANN001
+    from shoprec.serving.settings import ApiKeySpec
+
+    s = ServingSettings(
+        max_k=11, api_keys=(ApiKeySpec("sha256:ab", ("admin",), "ops"),), playground_users=("u1",)
+    )
+    assert ServingSettings.from_json(s.to_json()) == s
+    f = tmp_path / "settings.json"
+    f.write_text(s.to_json())
+    got = ServingSettings.from_env({"SHOPREC_SETTINGS_FILE": str(f), "SHOPREC_CACHE_SIZE": "3"})
+    assert got.max_k == 11 and got.cache_size == 3 and got.api_keys == s.api_keys
