@@ -1,12 +1,15 @@
 """Latency and throughput of GET /v1/recommendations against a real uvicorn server.
 
-Setups (each a real pipeline artifact served by one uvicorn worker, SQLite store, in-process
-online state, response cache off so every request runs the whole chain):
+Setups (each a real pipeline artifact, SQLite store, response cache off so every request runs
+the whole chain: history read, retrieve, rank, re-rank, explain):
 
 - ``exact``: a synthetic shop (`shoprec.data.synthetic`) with 100k items and ~1M events;
-  retrievers trending + item-to-item + ALS (the ALS source scores every item: brute force).
-- ``ann``: the same events in a 1M-item catalog; the collaborative source is a faiss HNSW
-  index over 64-d item vectors (approximate nearest neighbours) instead of a full scan.
+  retrievers trending + item-to-item + a vector source that scans all 100k 64-d item vectors
+  (brute force); one uvicorn worker, online state in process.
+- ``ann``: the same events in a 1M-item catalog; the vector source is a faiss HNSW index
+  (approximate nearest neighbours) instead of a scan; one worker.
+- ``exact_2workers``: ``exact`` served by ``shoprec serve --workers 2`` with online state in
+  Redis (the throughput setup for the 2 cores).
 
 The load comes from a separate client process (asyncio, keep-alive HTTP/1.1, raw sockets so
 the client costs little of the shared CPU): one connection for latency at low concurrency,
@@ -285,25 +288,55 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), **uvicorn_options("127.0.0.1", args.port, "warning"))
 
 
-def start_server(artifacts: str, store: str, port: int, work: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    artifacts: str, store: str, port: int, work: Path, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    """One worker: this script's `serve` (the hnsw kind registered). Several: `shoprec serve
+    --workers N` with online state in Redis (the exact artifact needs no extra kind)."""
     import httpx
 
-    cmd = [
-        sys.executable,
-        __file__,
-        "serve",
-        "--artifacts",
-        artifacts,
-        "--store",
-        store,
-        "--port",
-        str(port),
-    ]
+    if workers == 1:
+        cmd = [
+            sys.executable,
+            __file__,
+            "serve",
+            "--artifacts",
+            artifacts,
+            "--store",
+            store,
+            "--port",
+            str(port),
+        ]
+    else:
+        prefix = f"shoprec-bench-{port}:"
+        cmd = [
+            sys.executable,
+            "-c",
+            "from shoprec.cli import app; app()",
+            "serve",
+            "--artifacts",
+            artifacts,
+            "--store",
+            store,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--online",
+            f"redis://127.0.0.1:6379/0?prefix={prefix}",
+            "--rate-limit",
+            "0",
+            "--reload-poll",
+            "0",
+            "--log-level",
+            "warning",
+        ]
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        "SHOPREC_CACHE_SIZE": "0",
     }
     proc = subprocess.Popen(
         cmd, stdout=open(work / "server.log", "ab"), stderr=subprocess.STDOUT, env=env
@@ -429,7 +462,12 @@ def main() -> None:
     p.add_argument("--ann-items", type=int, default=1_000_000)
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16])
-    p.add_argument("--setups", nargs="*", default=["exact", "ann"], help="none: build only")
+    p.add_argument(
+        "--setups",
+        nargs="*",
+        default=["exact", "ann", "exact_2workers"],
+        help="exact, ann, exact_2workers (Redis online state); none: build only",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/service.json"))
     args = p.parse_args()
     if args.cmd == "serve":
@@ -450,7 +488,9 @@ def main() -> None:
         port = 18000 + random.randrange(1000)
         log(f"{setup}: starting server")
         t = time.perf_counter()
-        proc = start_server(meta[setup]["artifact"], meta["store_url"], port, args.work)
+        workers = 2 if setup == "exact_2workers" else 1
+        artifact = meta["exact" if setup == "exact_2workers" else setup]["artifact"]
+        proc = start_server(artifact, meta["store_url"], port, args.work, workers)
         startup = time.perf_counter() - t
         try:
             log(f"{setup}: server up in {startup:.0f}s; driving load")
@@ -458,7 +498,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        result["setups"][setup] = {**meta[setup], "startup_s": startup, "runs": runs}
+        base = meta["exact" if setup == "exact_2workers" else setup]
+        result["setups"][setup] = {**base, "workers": workers, "startup_s": startup, "runs": runs}
         for r in runs:
             log(
                 f"{setup} c={r['connections']}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} "
