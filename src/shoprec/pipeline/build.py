@@ -20,6 +20,7 @@ import pandas as pd
 
 from shoprec.config import Config, EventWeights, section
 from shoprec.data.interactions import InteractionData
+from shoprec.data.pseudonymize import PrivacyConfig
 from shoprec.data.splits import EvalSet, Split, leave_one_out
 from shoprec.pipeline.catalog import CatalogView
 from shoprec.pipeline.config import PipelineConfig
@@ -34,6 +35,7 @@ from shoprec.pipeline.retrievers import (
     TrendingRetriever,
     decayed_popularity,
 )
+from shoprec.storage.erasure import ErasureLog, apply_ledger
 
 Log = Callable[[str], None]
 
@@ -224,9 +226,11 @@ def train_pipeline(
 
 
 def train_artifact(
-    data: InteractionData, out: str | Path, config: PipelineConfig | None = None, log: Log = _quiet
+    data: InteractionData, out: str | Path, config: PipelineConfig | None = None, log: Log = _quiet,
+    erasures: list[str] | None = None,
 ) -> tuple[Path, TrainResult]:
-    """Train and write a new artifact version under `out` (and point `latest` at it)."""
+    """Train and write a new artifact version under `out` (and point `latest` at it);
+    `erasures` lists the erasure ids whose users `data` leaves out."""
     result = train_pipeline(data, config, log)
     path = save_artifact(
         result.pipeline,
@@ -234,6 +238,7 @@ def train_artifact(
         result.metrics,
         data.fingerprint(),
         extra={
+            "erasures": list(erasures or []),
             "timings": result.timings,
             "data": {
                 "users": data.n_users,
@@ -280,6 +285,10 @@ def train_from_store(
     with open_store(store_url) as store:
         events, items, users = store.events_frame(), store.items_frame(), store.users_frame()
     log(f"read {len(events)} events, {len(items)} items, {len(users)} users")
+    # erased users stay out and the artifact records the erasures it honours; retention too
+    privacy = section(cfg, "privacy", PrivacyConfig)
+    ledger = ErasureLog(privacy.erasure_log) if privacy.erasure_log else None
+    events, users, erasures = apply_ledger(events, users, ledger, privacy.retention_days)
     data = interactions_from_frames(events, items, users, cfg)
     log(f"interactions: {data.n_interactions} ({data.n_users} users x {data.n_items} items)")
-    return train_artifact(data, out, pipeline_cfg, log)
+    return train_artifact(data, out, pipeline_cfg, log, erasures=erasures)

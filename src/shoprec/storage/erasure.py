@@ -291,6 +291,31 @@ def honour_erasures(
     )
 
 
+def apply_ledger(
+    events: pd.DataFrame,
+    users: pd.DataFrame | None,
+    ledger: ErasureLog | None,
+    retention_days: float = 0.0,
+    now: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+    """What training may read: `honour_erasures` on the events, the erased users' profile rows
+    dropped unless they came back with new events, and events past retention left out.
+
+    Returns
+    -------
+    (events, users, erasure ids honoured)
+    """
+    events, honoured = honour_erasures(events, ledger)
+    if retention_days > 0:
+        t = time.time() if now is None else float(now)
+        events = events.loc[events["timestamp"].astype(float) >= t - retention_days * 86400.0]
+        events = events.reset_index(drop=True)
+    if users is not None and ledger is not None and honoured:
+        gone = set(ledger.erased()) - set(events["user_id"].astype(str))
+        users = users.loc[~users["user_id"].astype(str).isin(gone)].reset_index(drop=True)
+    return events, users, honoured
+
+
 def purge_expired(
     store: Store,
     retention_days: float,

@@ -131,3 +131,22 @@ def test_retention_purges_old_events_and_logs_it(store, tmp_path):
     (rec,) = log.records()
     assert rec.kind == "retention" and rec.removed["events"] == 3 and rec.pseudonym == ""
     assert log.erased() == {}
+
+
+def test_apply_ledger_drops_erased_profiles_and_expired_events(tmp_path):
+    from shoprec.storage.erasure import apply_ledger
+
+    log = ErasureLog(tmp_path / "e.jsonl")
+    rec = forget_user("u1", None, audit_log=log, now=1000.0)
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "u2"],
+            "item_id": ["a", "a", "b"],
+            "timestamp": [900.0, 10.0, 86400.0 * 3],
+        }
+    )
+    users = pd.DataFrame({"user_id": ["u1", "u2"], "attributes": [{}, {}]})
+    ev, us, honoured = apply_ledger(events, users, log, retention_days=2, now=86400.0 * 3.5)
+    assert list(ev["timestamp"]) == [86400.0 * 3]  # u1 erased, u2's old event expired
+    assert list(us["user_id"]) == ["u2"]
+    assert honoured == [rec.erasure_id]
