@@ -8,11 +8,11 @@ and metric labels only ever see the stored form.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from fastapi import HTTPException
 
+from shoprec.data.pseudonymize import KeyRing, Pseudonymizer
 from shoprec.data.schema import parse_id
 from shoprec.serving.settings import ServingSettings
 from shoprec.types import Event, RecordError
@@ -23,18 +23,22 @@ class UserIds:
 
     def __init__(self, settings: ServingSettings) -> None:
         self.settings = settings
+        keys = (
+            KeyRing.from_file(settings.pseudonym_keys_file)
+            if settings.pseudonym_keys_file
+            else None
+        )
+        self.boundary = Pseudonymizer(keys, settings.pii_policy)
 
     def to_stored(self, user_id: str) -> str:
-        """The stored form of a (validated) incoming user id.
-
-        The identity until pseudonymisation is configured; the privacy layer replaces this
-        body with its keyed hash.
-        """
-        return user_id
+        """The stored form of a (validated) incoming user id: its HMAC pseudonym when
+        ``pseudonym_keys_file`` is set, else the id itself."""
+        return self.boundary.user_id(user_id)
 
     def event_to_stored(self, event: Event) -> Event:
-        """`event` with its user id in stored form."""
-        return dataclasses.replace(event, user_id=self.to_stored(event.user_id))
+        """`event` with pseudonymous user, session and event ids and its context cleaned of
+        PII (`RecordError` with reason "pii" under the ``reject`` policy)."""
+        return self.boundary.event(event, "api")
 
     def checked(self, user_id: Any, where: str = "query") -> str:
         """Validate an incoming id the way events validate theirs; 422 naming the field."""

@@ -80,15 +80,17 @@ def get_items(
 )
 def post_items(
     items: Annotated[
-        list[Any],
+        list[Any] | dict[str, Any],
         Body(
-            description="A JSON list of catalog entries",
+            description="A JSON list of catalog entries (or one entry)",
             openapi_examples={"one item": {"value": [ITEM_EXAMPLE]}},
         ),
     ],
     state: ServiceState = Depends(service),
 ) -> WriteOut:
     """Insert or replace catalog entries; a new item is known at once, stock 0 hides one."""
+    if isinstance(items, dict):
+        items = [items]
     if len(items) > state.settings.max_events_per_request:
         raise field_error(
             "body",

@@ -70,6 +70,11 @@ class ServingSettings:
     reload_poll_s: float = 2.0  # how often the `latest` pointer is checked; 0 disables watching
     playground: bool = True  # serve the web playground at /playground
     playground_users: tuple[str, ...] = ()  # example user ids the playground offers to pick
+    pseudonym_keys_file: str = ""  # "key_id secret" lines, oldest first: user ids are stored as HMAC pseudonyms; "" keeps ids as sent
+    pii_policy: str = "drop"  # PII (names, e-mails, phones, addresses, IPs) in event context: drop the fields | reject the event
+    erasure_log: str = (
+        ""  # append-only audit log of erasures (JSON lines), read by training; "" keeps none
+    )
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -131,6 +136,8 @@ class ServingSettings:
             raise ConfigError("serving: rate_limit_burst must be >= 1 when rate limiting is on")
         if self.history_limit < 1:
             raise ConfigError("serving: history_limit must be >= 1")
+        if self.pii_policy not in ("drop", "reject"):
+            raise ConfigError("serving: pii_policy must be 'drop' or 'reject'")
         for spec in self.api_keys:
             bad = set(spec.scopes) - set(SCOPES)
             if bad:

@@ -20,6 +20,7 @@ from shoprec.serving.metrics import Metrics
 from shoprec.serving.runtime import ModelHolder, Served
 from shoprec.serving.settings import ServingSettings
 from shoprec.storage.base import AddResult, Store
+from shoprec.storage.erasure import ErasureLog, forget_user
 from shoprec.storage.online_state import OnlineState
 from shoprec.types import Event, Item
 
@@ -141,15 +142,20 @@ class ServiceState:
         The one place DELETE /v1/users/{user_id} lands; the privacy layer's audited erasure
         (`shoprec.storage.erasure.forget_user`) takes these same objects.
         """
-        removed: dict[str, Any] = {}
-        for table, n in self.store.delete_user(user).items():
-            removed[table] = int(n)
-        removed["online_state"] = len(self.online.recent(user, self.online.max_events))
-        self.online.forget(user)
-        removed["cache"] = self.cache.forget_user(user)
+        served = self.models.current
+        log_path = self.settings.erasure_log
+        record = forget_user(
+            user,
+            self.store,
+            self.online,
+            [("cache", self.cache)],
+            ErasureLog(log_path) if log_path else None,
+            [served.path] if served is not None else [],
+        )
         # Until retraining, the artifact may still hold the user's trained history.
         self.models.forget_user(user)
-        return removed
+        log.info("erasure %s: removed %s", record.erasure_id, record.removed)
+        return dict(record.removed)
 
     def close(self) -> None:
         self.models.stop_watching()

@@ -102,6 +102,8 @@ def test_new_item_is_known_at_once(client: TestClient, keys: Keys) -> None:
     r = client.post("/v1/items", json=[new, {"item_id": ""}], headers=keys.auth("write"))
     assert r.json()["accepted"] == 1 and r.json()["rejected"][0]["field"] == "item_id"
     assert client.get("/v1/items/i99/similar", params={"k": 3}).status_code == 200
+    one = {"item_id": "i98", "title": "Single", "category": "Books > Fiction"}
+    assert client.post("/v1/items", json=one, headers=keys.auth("write")).json()["accepted"] == 1
     got = client.get("/v1/items", params={"ids": "i99,i00,zzz"}).json()
     assert [x["item_id"] for x in got] == ["i99", "i00"]
     assert got[0]["title"] == "Brand new kettle"
