@@ -1,12 +1,14 @@
 """The middle re-rank stages: diversity (MMR), exploration slots, promotion slots.
 
-- Diversity: maximal marginal relevance (Carbonell & Goldstein, SIGIR 1998) with a knob
-  d in [0, 1]: pick the item maximising (1 - d) * relevance - d * max similarity to the
-  items already picked; relevance is the ranker score scaled to [0, 1]. Similarity is the
-  cosine of item vectors when given, else categories (1 same category, 0.5 same top-level
-  category). With category similarity any d > 0.5 never repeats a category while another
-  remains; d = 0 keeps the ranker's order exactly. An optional per-category cap applies at
-  any d.
+- Diversity: maximal marginal relevance (Carbonell & Goldstein, SIGIR 1998): pick the item
+  maximising relevance - w * (max similarity to the items already picked); relevance is the
+  ranker score scaled to [0, 1]. The knob d in [0, 1] sets w = 0.25 * d / (1 - d), so the
+  trade-off moves across the whole range instead of saturating at d = 0.5 as the textbook
+  (1 - d) * rel - d * sim does with [0, 1] relevance: d = 0 keeps the ranker's order
+  exactly, d = 0.5 trades a quarter of the relevance range for a same-category neighbour,
+  d = 1 never repeats a category while another remains (similarity first, relevance only
+  breaks ties). Similarity is the cosine of item vectors when given, else categories (1
+  same category, 0.5 same top-level category). An optional per-category cap applies at any d.
 - Exploration: Thompson sampling (a Beta(1 + clicks, 1 + impressions - clicks) posterior per
   new item) chooses which new items get the exploration slots.
 - Promotions: campaign items pinned at a slot or boosted up a few places, at most
@@ -73,13 +75,15 @@ class DiversityReranker(Reranker):
             vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
         max_sim = np.zeros(len(pool))
         free = np.ones(len(pool), bool)
-        counts: dict[int, int] = {}
+        _, cat_of = np.unique(cats, return_inverse=True)
+        counts = np.zeros(int(cat_of.max()) + 1 if len(cat_of) else 0, np.int64)
         cap = self.max_per_category
         picked: list[int] = []
+        rel_w, sim_w = (1e-6, 1.0) if d >= 1.0 else (1.0, 0.25 * d / (1.0 - d))
         for _ in range(k):
-            value = (1.0 - d) * rel - d * max_sim
+            value = rel_w * rel - sim_w * max_sim
             if cap:
-                full = np.array([counts.get(int(c), 0) >= cap for c in cats]) & free
+                full = (counts[cat_of] >= cap) & free
                 if (free & ~full).any():
                     value = np.where(full, -np.inf, value)
             value = np.where(free, value, -np.inf)
@@ -88,7 +92,7 @@ class DiversityReranker(Reranker):
                 break
             picked.append(j)
             free[j] = False
-            counts[int(cats[j])] = counts.get(int(cats[j]), 0) + 1
+            counts[cat_of[j]] += 1
             if vec is not None:
                 sim = vec @ vec[j]
             else:
