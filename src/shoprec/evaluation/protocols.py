@@ -29,8 +29,10 @@ _PROTOCOLS: dict[str, str | Protocol] = {
     "temporal": "shoprec.evaluation.protocols:temporal",
     "random": "shoprec.evaluation.protocols:random",
     # cold start (shoprec.evaluation.cold_start): held-out items / users
-    **{f"cold-{k}": f"shoprec.evaluation.cold_start:cold_{k.replace('-', '_')}"
-       for k in ("items", "users", "users-0", "users-1", "users-3", "users-5")},
+    **{
+        f"cold-{k}": f"shoprec.evaluation.cold_start:cold_{k.replace('-', '_')}"
+        for k in ("items", "users", "users-0", "users-1", "users-3", "users-5")
+    },
 }
 _ALIASES = {"leave_one_out": "loo", "leave-one-out": "loo"}
 

@@ -5,7 +5,7 @@ The similarity of items i and j comes from the users who interacted with both:
 - "cosine":       c_ij / (sqrt(n_i n_j) + shrink),
 - "cooccurrence": c_ij / (n_i + shrink)   (the share of i's users who also took j),
 - "sequential":   like "cooccurrence", but c_ij counts only j *after* i within `window`
-                  steps of the same user ("often bought after X").
+                  steps of the same user, weighted 1 / distance ("often bought after X").
 Each item keeps its `neighbours` most similar items (a sparse item x item matrix S). A
 history scores item j as the sum of S[i, j] over its items i, optionally weighting recent
 items more (`recency`), and `explain` names the history items behind a score.
@@ -135,23 +135,32 @@ class ItemKNN(Recommender):
 
 
 def _after_counts(seqs: Sequence[np.ndarray], n_items: int, window: int) -> sp.csr_matrix:
-    """c_ij = how many users took j within `window` steps after i (each user counts once)."""
-    rows, cols, users = [], [], []
+    """c_ij = sum over users of 1 / d, d the closest step distance (<= `window`) at which the
+    user took j after i: each user counts once per pair, adjacent pairs count most."""
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     flat = np.concatenate(seqs).astype(np.int64) if len(seqs) else np.zeros(0, np.int64)
     user_of = np.repeat(np.arange(len(seqs)), lengths)
+    parts: list[np.ndarray] = []
     for d in range(1, window + 1):
-        same = user_of[d:] == user_of[:-d] if len(flat) > d else np.zeros(0, bool)
-        rows.append(flat[:-d][same])
-        cols.append(flat[d:][same])
-        users.append(user_of[d:][same])
-    r, c, u = (np.concatenate(a) if a else np.zeros(0, np.int64) for a in (rows, cols, users))
-    keep = r != c
-    r, c, u = r[keep], c[keep], u[keep]
-    # one count per (user, i, j)
-    key = np.unique(np.stack([u, r, c], axis=1), axis=0) if len(r) else np.zeros((0, 3), np.int64)
+        if len(flat) <= d:
+            break
+        same = user_of[d:] == user_of[:-d]
+        w = np.full(int(same.sum()), 1.0 / d)
+        parts.append(np.stack([user_of[d:][same], flat[:-d][same], flat[d:][same], w], axis=1))
+    if not parts:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float64)
+    t = np.concatenate(parts)
+    t = t[t[:, 1] != t[:, 2]]
+    # one (user, i, j) keeps its largest weight (the closest occurrence)
+    order = np.lexsort((-t[:, 3], t[:, 2], t[:, 1], t[:, 0]))
+    t = t[order]
+    first = np.ones(len(t), dtype=bool)
+    first[1:] = (np.diff(t[:, :3], axis=0) != 0).any(axis=1)
+    t = t[first]
     m = sp.csr_matrix(
-        (np.ones(len(key)), (key[:, 1], key[:, 2])), shape=(n_items, n_items), dtype=np.float64
+        (t[:, 3], (t[:, 1].astype(np.int64), t[:, 2].astype(np.int64))),
+        shape=(n_items, n_items),
+        dtype=np.float64,
     )
     m.sum_duplicates()
     return m
