@@ -227,9 +227,11 @@ def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, A
 
 
 # ----------------------------------------------------------------------------- references
-def scan_references(work: Path, exact_items: int, repeats: int = 50) -> dict[str, Any]:
+def scan_references(
+    work: Path, exact_items: int, ann_artifact: str, repeats: int = 50
+) -> dict[str, Any]:
     """One brute-force scan (matrix-vector product + top 200) over 100k and 1M vectors, and one
-    HNSW search over 1M, median milliseconds, single thread."""
+    search of the ann artifact's HNSW index over 1M, median milliseconds, single thread."""
     import faiss
     from threadpoolctl import threadpool_limits
 
@@ -248,12 +250,10 @@ def scan_references(work: Path, exact_items: int, repeats: int = 50) -> dict[str
                 top_n(mat @ q, 200)
                 times.append(time.perf_counter() - t)
             out[name + "_ms"] = 1e3 * float(np.median(times))
+        [state_file] = Path(ann_artifact).glob("retrievers/*-vectors/state.npz")
         ann = HnswRetriever()
-        ann.vectors_ = vec
-        index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 64
-        index.add(vec)
-        ann.index_ = index
+        with np.load(state_file) as z:
+            ann.set_state({k: z[k] for k in z.files})
         exact_top = [set(top_n(vec @ q, 200).tolist()) for q in queries[:20]]
         times, recall = [], []
         for i, q in enumerate(queries):
@@ -482,6 +482,8 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, no GPU, {platform.python_version()}",
         "command": " ".join(["python", "benchmarks/bench_service.py", *sys.argv[1:]]),
         "build": {k: v for k, v in meta.items() if k != "users"},
+        "load_average_1min_before": os.getloadavg()[0],
+        "niceness": os.nice(0),
         "setups": {},
     }
     for setup in args.setups:
@@ -499,7 +501,13 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
         base = meta["exact" if setup == "exact_2workers" else setup]
-        result["setups"][setup] = {**base, "workers": workers, "startup_s": startup, "runs": runs}
+        result["setups"][setup] = {
+            **base,
+            "workers": workers,
+            "startup_s": startup,
+            "runs": runs,
+            "load_average_1min_after": os.getloadavg()[0],
+        }
         for r in runs:
             log(
                 f"{setup} c={r['connections']}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} "
@@ -508,7 +516,9 @@ def main() -> None:
     if not args.setups:
         log("built; no setups to measure")
         return
-    result["references"] = scan_references(args.work, meta["exact"]["items"])
+    result["references"] = scan_references(
+        args.work, meta["exact"]["items"], meta["ann"]["artifact"]
+    )
     log(f"references: {result['references']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
