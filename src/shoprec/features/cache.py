@@ -77,19 +77,27 @@ class EmbeddingCache:
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32, copy=False)
 
     def save(self, path: str | Path) -> None:
-        """Write all vectors to an .npz file."""
-        keys = sorted(self._vectors)
-        if keys:
-            np.savez(path, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
-        else:
-            np.savez(path, keys=np.array([], dtype=str), vectors=np.zeros((0, 0), np.float32))
+        """Write all vectors to an .npz file (one key/vector array pair per vector size,
+        since text and image vectors share the cache)."""
+        by_dim: dict[int, list[str]] = {}
+        for k, v in self._vectors.items():
+            by_dim.setdefault(int(v.shape[0]), []).append(k)
+        arrays: dict[str, np.ndarray] = {}
+        for d, keys in by_dim.items():
+            keys.sort()
+            arrays[f"keys_{d}"] = np.array(keys)
+            arrays[f"vectors_{d}"] = np.stack([self._vectors[k] for k in keys])
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingCache:
         cache = cls()
         with np.load(path) as z:
-            for k, v in zip(z["keys"].tolist(), z["vectors"], strict=True):
-                cache._vectors[str(k)] = v
+            for name in z.files:
+                if name.startswith("keys_"):
+                    vecs = z["vectors_" + name[5:]]
+                    for k, v in zip(z[name].tolist(), vecs, strict=True):
+                        cache._vectors[str(k)] = v
         return cache
 
     def __getstate__(self) -> dict[str, Any]:

@@ -85,3 +85,17 @@ def test_fit_checks_its_input():
         _enc(weights={"colour": 1.0}).fit(catalog.items_frame())
     with pytest.raises(RuntimeError):
         _enc().transform(catalog.items_frame())
+
+
+def test_cache_round_trip_with_text_and_image_vectors(tmp_path):
+    from shoprec.features.cache import EmbeddingCache
+
+    t = catalog.items_frame()
+    enc = _enc().fit(t, catalog.images())
+    v = enc.transform(t, catalog.images())
+    enc.cache_.save(tmp_path / "c.npz")
+    fresh = _enc().fit(t, catalog.images())
+    fresh.cache_ = EmbeddingCache.load(tmp_path / "c.npz")
+    assert len(fresh.cache_) == len(enc.cache_)
+    assert np.allclose(fresh.transform(t, catalog.images()), v)
+    assert fresh.cache_.misses == 0
