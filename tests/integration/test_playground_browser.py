@@ -46,7 +46,7 @@ def test_playground_in_chromium(tmp_path: Path) -> None:
         fill_store(s)
     save_shop_artifact(tmp_path / "artifacts")
     key = mint_key()
-    (tmp_path / "keys").write_text(f"{hash_key(key)} write playground\n")
+    (tmp_path / "keys").write_text(f"{hash_key(key)} read,write playground\n")
     shot = Path(os.environ.get("SHOPREC_PLAYGROUND_SCREENSHOT", tmp_path / "playground.png"))
 
     with live_server(
@@ -76,7 +76,12 @@ def test_playground_in_chromium(tmp_path: Path) -> None:
                 options = page.eval_on_selector_all("#user-list option", "o => o.map(x => x.value)")
                 assert options == ["u01", "u02"]
 
-                # a known shopper: history and recommendations with reasons
+                # without a key: recommendations (open reads), but no personal history
+                page.click("#load")
+                expect(page.locator("#recs li")).to_have_count(10)
+                expect(page.locator("#history li").first).to_contain_text("needs an API key")
+                # with a key: a known shopper's history and recommendations with reasons
+                page.fill("#apikey", key)
                 page.click("#load")
                 expect(page.locator("#recs li")).to_have_count(10)
                 expect(page.locator("#history li").first).to_contain_text("Kettle 10")
@@ -106,7 +111,6 @@ def test_playground_in_chromium(tmp_path: Path) -> None:
                 expect(page.locator("#history li").first).to_have_text("no events yet (cold start)")
                 expect(page.locator("#recs li").first).to_have_attribute("data-item", "i10")
                 cold = rec_ids(page)
-                page.fill("#apikey", key)
                 page.fill("#event-item", "i00")
                 page.select_option("#event-type", "view")
                 page.click("#send-event")

@@ -6,7 +6,8 @@ A key is a random string (``shk_`` + 43 url-safe characters, 256 bits) shown onc
 anyone test guesses offline. Requests carry ``Authorization: Bearer KEY``.
 
 Scopes: ``read`` (recommendations, similar items, retrievers, history), ``write`` (events,
-catalog), ``admin`` (erasure, artifact reload; implies the other two). Missing or unknown key:
+catalog), ``admin`` (erasure, artifact reload; implies the other two). Reads may be open by a
+setting, except a shopper's raw history, which always needs a ``read`` key. Missing or unknown key:
 401. Known key without the scope: 403. Over the key's rate: 429 with ``Retry-After``.
 """
 
@@ -160,12 +161,15 @@ class AccessControl:
         self.keys = KeyRing(specs, settings.key_pepper)
         self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
 
-    def authorise(self, request: Request, scope: str) -> Principal:
-        """The request's principal, or an `HTTPException` (401, 403 or 429)."""
+    def authorise(self, request: Request, scope: str, keyed: bool = False) -> Principal:
+        """The request's principal, or an `HTTPException` (401, 403 or 429).
+
+        `keyed` routes need a key with `scope` even when reads are open (a shopper's history).
+        """
         header = request.headers.get("authorization", "")
         client = request.client.host if request.client else "unknown"
         anonymous = Principal("anonymous", frozenset(), "ip:" + client)
-        open_route = scope == "read" and not self.settings.read_requires_key
+        open_route = scope == "read" and not keyed and not self.settings.read_requires_key
         if not header:
             if open_route or self.settings.open_writes:
                 self._limit(anonymous)
@@ -200,8 +204,9 @@ def _unauthorised(detail: str) -> HTTPException:
 _BEARER = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer KEY`")
 
 
-def require(scope: str) -> Callable[[Request], Principal]:
-    """A FastAPI dependency that admits requests carrying `scope` (see `AccessControl`)."""
+def require(scope: str, keyed: bool = False) -> Callable[[Request], Principal]:
+    """A FastAPI dependency that admits requests carrying `scope` (see `AccessControl`);
+    `keyed` reads need a `read` key even when reads are open."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
@@ -210,9 +215,9 @@ def require(scope: str) -> Callable[[Request], Principal]:
         _bearer: HTTPAuthorizationCredentials | None = Security(_BEARER),
     ) -> Principal:
         # `_bearer` only documents the scheme in OpenAPI; the header is parsed in `authorise`
-        principal = request.app.state.access.authorise(request, scope)
+        principal = request.app.state.access.authorise(request, scope, keyed)
         request.state.principal = principal
         return principal
 
-    dependency.__name__ = f"require_{scope}"
+    dependency.__name__ = f"require_{scope}{'_keyed' if keyed else ''}"
     return dependency

@@ -19,14 +19,17 @@ UserId = Annotated[str, Path(min_length=1, max_length=256, description="The shop
 @router.get(
     "/v1/users/{user_id}/history",
     response_model=HistoryOut,
-    dependencies=[Depends(require("read"))],
+    dependencies=[Depends(require("read", keyed=True))],
 )
 def history(
     user_id: UserId,
     n: Annotated[int, Query(ge=1, le=1000)] = 20,
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    """The events the pipeline sees for this shopper, latest first, with item titles."""
+    """The events the pipeline sees for this shopper, latest first, with item titles.
+
+    Needs a key with the `read` scope even when reads are open: a history is personal data.
+    """
     user = state.user_ids.to_stored(state.user_ids.checked(user_id, "path"))
     events = state.history(user)[::-1][:n]
     items = state.store.get_items({e.item_id for e in events if e.item_id})

@@ -76,6 +76,12 @@ def test_reads_open_by_default_but_a_bad_key_is_still_refused(client: TestClient
     assert r.status_code == 401
 
 
+def test_history_needs_a_read_key_even_when_reads_are_open(client: TestClient, keys: Keys) -> None:
+    assert client.get("/v1/users/u01/history").status_code == 401
+    assert client.get("/v1/users/u01/history", headers=keys.auth("write")).status_code == 403
+    assert client.get("/v1/users/u01/history", headers=keys.auth("read")).status_code == 200
+
+
 def test_reads_keyed_by_setting(make_client: Callable[..., TestClient], keys: Keys) -> None:
     client = make_client(read_requires_key=True)
     params = {"user_id": "u1"}

@@ -27,7 +27,7 @@ def test_no_secret_or_raw_user_id_in_logs(
         == 200
     )
     assert client.get("/v1/recommendations", params={"user_id": USER}).status_code == 200
-    assert client.get(f"/v1/users/{USER}/history").status_code == 200
+    assert client.get(f"/v1/users/{USER}/history", headers=keys.auth("read")).status_code == 200
     assert (
         client.get(
             "/v1/recommendations",

@@ -125,7 +125,9 @@ def test_filters_and_diversity_knob(client: TestClient) -> None:
 
 def test_history_merges_store_and_online_state_latest_first(client: TestClient, keys: Keys) -> None:
     client.post("/v1/events", json=[view("u05", "i28", 10.0)], headers=keys.auth("write"))
-    events = client.get("/v1/users/u05/history", params={"n": 3}).json()["events"]
+    assert client.get("/v1/users/u05/history").status_code == 401  # personal: always keyed
+    r = client.get("/v1/users/u05/history", params={"n": 3}, headers=keys.auth("read"))
+    events = r.json()["events"]
     assert events[0]["item_id"] == "i28" and events[0]["title"] == "Novel 28"
     assert events[1]["item_id"] == "i10"  # the last trained event
 
@@ -140,7 +142,8 @@ def test_delete_user_removes_everything_at_once(client: TestClient, keys: Keys) 
     assert r.json()["removed"]["online_state"] == 1 and r.json()["removed"]["cache"] >= 1
     assert state.store.user_events("gone") == [] and state.online.recent("gone") == []
     assert recs(client, "gone")[0] == "i10"  # a stranger again
-    assert client.get("/v1/users/gone/history").json()["events"] == []
+    r = client.get("/v1/users/gone/history", headers=keys.auth("admin"))
+    assert r.json()["events"] == []
 
 
 def test_retrievers_alone(client: TestClient) -> None:

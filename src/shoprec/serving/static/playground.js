@@ -18,7 +18,7 @@ function setStatus(text, isError) {
 }
 
 async function api(path, options) {
-  const res = await fetch(path, options || { headers: headers(false) });
+  const res = await fetch(path, options || { headers: headers(false) });  // the key when given
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const d = body.detail;
@@ -80,8 +80,16 @@ async function loadRecs() {
 
 async function loadHistory() {
   const user = $("user").value.trim();
-  const data = await api("/v1/users/" + encodeURIComponent(user) + "/history?n=20");
   const list = $("history");
+  let data;
+  try {
+    data = await api("/v1/users/" + encodeURIComponent(user) + "/history?n=20",
+                     { headers: headers(false) });
+  } catch (err) {
+    list.replaceChildren(el("li", "muted", "history needs an API key with the read scope (" +
+                                          String(err.message || err) + ")"));
+    return;
+  }
   list.replaceChildren();
   if (!data.events.length) list.appendChild(el("li", "muted", "no events yet (cold start)"));
   for (const e of data.events) {
@@ -126,7 +134,10 @@ async function sendEvent(ev) {
 async function init() {
   const saved = sessionStorage.getItem("shoprec-key");
   if (saved) $("apikey").value = saved;
-  $("apikey").addEventListener("change", () => sessionStorage.setItem("shoprec-key", $("apikey").value));
+  $("apikey").addEventListener("change", () => {
+    sessionStorage.setItem("shoprec-key", $("apikey").value);
+    refresh(false);
+  });
   try {
     const cfg = await api("/playground/config.json");
     for (const u of cfg.users) { const o = el("option"); o.value = u; $("user-list").appendChild(o); }
