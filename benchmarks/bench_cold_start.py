@@ -301,7 +301,7 @@ def warm(data: InteractionData, content_params: dict, n_eval: int = 10000, seed:
     for bname, base in bases.items():
         best_w, best = 0.0, -1.0
         curve = {}
-        for w in (0.0, 0.05, 0.1, 0.2, 0.4):
+        for w in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
 
             def fn(h, rows, base=base, w=w):
                 return zrow(base.score(h)) + w * zrow(knn.score(h))
