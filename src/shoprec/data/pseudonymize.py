@@ -339,23 +339,27 @@ class Pseudonymizer:
 
     Parameters
     ----------
-    keyring : KeyRing
+    keyring : KeyRing or None
+        None keeps ids as sent (the PII policy still applies).
     pii_policy : {"drop", "reject"}
     """
 
-    def __init__(self, keyring: KeyRing, pii_policy: str = "drop"):
+    def __init__(self, keyring: KeyRing | None, pii_policy: str = "drop"):
         if pii_policy not in PII_POLICIES:
             raise ValueError(f"pii policy must be one of {PII_POLICIES}, got {pii_policy!r}")
         self.keyring = keyring
         self.pii_policy = pii_policy
         self.dropped: dict[str, int] = {}  # PII kind -> fields dropped so far (no values)
 
+    def _hash(self, value: str, domain: str) -> str:
+        return value if self.keyring is None else self.keyring.pseudonym(value, domain)
+
     def user_id(self, raw_id: str) -> str:
         """Pseudonym of a raw user id."""
-        return self.keyring.pseudonym(raw_id, "user")
+        return self._hash(raw_id, "user")
 
     def session_id(self, raw: str | None) -> str | None:
-        return None if raw is None else self.keyring.pseudonym(raw, "session")
+        return None if raw is None else self._hash(raw, "session")
 
     def _note(self, findings: list[PiiFinding]) -> None:
         for f in findings:
@@ -374,9 +378,7 @@ class Pseudonymizer:
             event,
             user_id=self.user_id(event.user_id),
             session_id=self.session_id(event.session_id),
-            event_id=None
-            if event.event_id is None
-            else self.keyring.pseudonym(event.event_id, "event"),
+            event_id=None if event.event_id is None else self._hash(event.event_id, "event"),
             context=context,
         )
 
@@ -412,7 +414,7 @@ class Pseudonymizer:
             ]
         if "event_id" in out:
             out["event_id"] = [
-                None if v is None or v != v else self.keyring.pseudonym(str(v), "event")
+                None if v is None or v != v else self._hash(str(v), "event")
                 for v in out["event_id"]
             ]
         if "context" in out:

@@ -153,6 +153,14 @@ def _count(result: Any) -> int:
     return 1 if result is None else int(bool(result))
 
 
+def _forget_online(online_state: Forgettable, user: str) -> int:
+    """Forget the user's online state; the count of events it held when it can tell."""
+    recent = getattr(online_state, "recent", None)
+    n = len(recent(user, getattr(online_state, "max_events", 10**6))) if recent else None
+    result = online_state.forget(user)
+    return _count(result) if n is None else n
+
+
 def forget_user(
     pseudonym: str,
     store: Store | None,
@@ -172,7 +180,7 @@ def forget_user(
         Events and profile; ``store.delete_user`` reports rows per table.
     online_state : object with ``forget(user_id)``, optional
     caches : sequence of (name, object with ``forget(user_id)``)
-        Result caches; each reports under ``"cache:<name>"``.
+        Result caches; each reports under its name.
     audit_log : ErasureLog, optional
     artifacts : iterable of artifact folders
         Those whose user id map holds the pseudonym are marked (`mark_artifacts`).
@@ -194,9 +202,9 @@ def forget_user(
     if store is not None:
         steps.append(("store", lambda: store.delete_user(pseudonym)))
     if online_state is not None:
-        steps.append(("online_state", lambda: online_state.forget(pseudonym)))
+        steps.append(("online_state", lambda: _forget_online(online_state, pseudonym)))
     for name, cache in caches:
-        steps.append((f"cache:{name}", lambda c=cache: c.forget(pseudonym)))
+        steps.append((name, lambda c=cache: c.forget(pseudonym)))
     for name, step in steps:
         try:
             result = step()

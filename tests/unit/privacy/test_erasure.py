@@ -56,7 +56,7 @@ def test_forget_user_removes_everything_and_logs_what(store, tmp_path):
     cache = FakeOnline({"u1": ["recs"]})
     log = ErasureLog(tmp_path / "erasures.jsonl")
     rec = forget_user("u1", store, online, [("results", cache)], log, now=1000.0)
-    assert rec.removed == {"events": 2, "users": 1, "online_state": 2, "cache:results": 1}
+    assert rec.removed == {"events": 2, "users": 1, "online_state": 2, "results": 1}
     assert rec.complete and rec.pseudonym == "u1" and rec.requested_at == 1000.0
     assert set(store.events_frame()["user_id"]) == {"u2"}
     assert list(store.users_frame()["user_id"]) == ["u2"]
@@ -71,7 +71,7 @@ def test_failed_step_still_erases_the_rest_and_logs_incomplete(store, tmp_path):
         forget_user("u1", store, None, [("results", Broken())], log)
     assert store.user_events("u1") == []
     rec = log.records()[0]
-    assert not rec.complete and rec.errors == ["cache:results: ConnectionError"]
+    assert not rec.complete and rec.errors == ["results: ConnectionError"]
     assert exc.value.record == rec
 
 
