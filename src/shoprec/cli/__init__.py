@@ -7,6 +7,7 @@ from shoprec.cli import data_commands  # noqa: E402,F401  ingest, stats, generat
 from shoprec.cli import eval_commands  # noqa: E402,F401  evaluate
 from shoprec.cli import serve_commands  # noqa: E402,F401  serve, mint-key
 from shoprec.cli import train_commands  # noqa: E402,F401  train
+from shoprec.cli import privacy_commands  # noqa: E402,F401  forget-user, train-private, audit-privacy
 
 from shoprec.cli import demo_command  # noqa: E402,F401  demo
 

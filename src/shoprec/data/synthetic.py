@@ -167,7 +167,7 @@ def generate_shop(
         top, sub, nouns = subcats[item_cat[i]]
         sname = STYLES[item_style[i]][0]
         noun = nouns[i % len(nouns)]
-        titles.append(f"{brands[item_brand[i]]} {sname.title()} {noun.title()}")
+        titles.append(f"{brands[item_brand[i]]} {sname.title()} {noun.title()} {i % 97 + 1:02d}")
         words = [sname, noun, sub.lower(), top.lower(), *rng.choice(FILLER, 3)]
         descs.append(
             f"A {words[4]} {sname} {noun} for {sub.lower()} lovers: {words[5]} {words[6]} {top.lower()} {noun}."
