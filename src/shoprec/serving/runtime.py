@@ -94,7 +94,8 @@ class ModelHolder:
         self.on_swap = on_swap
         self.on_refused = on_refused
         self.current: Served | None = None
-        self._swap_lock = threading.RLock()  # serialises loads+swaps and catalog updates
+        self._load_lock = threading.Lock()  # serialises loads (watcher and reload route)
+        self._swap_lock = threading.RLock()  # serialises swaps and catalog updates
         self._catalog: dict[str, Item] = {}  # catalog changes made through the API since start
         self._forgotten: set[str] = set()  # users erased since start (their trained history)
         self._failed: str | None = None
@@ -115,20 +116,21 @@ class ModelHolder:
         Returns the served artifact and whether it changed. Raises `ArtifactError` when the
         target cannot be served; the current one then stays.
         """
-        target = self._target(version)
-        current = self.current
-        if current is not None and current.path == str(target):
-            return current, False
-        try:
-            served = load_served(target, self.smoke)
-        except ArtifactError as exc:
-            self._failed = str(target)
-            log.error("%s; keeping %s", exc, current.version if current else "nothing")
-            if self.on_refused is not None:
-                self.on_refused(exc)
-            raise
-        self._swap(served)
-        return served, True
+        with self._load_lock:  # one load at a time: a slow old load never overtakes a newer one
+            target = self._target(version)
+            current = self.current
+            if current is not None and current.path == str(target):
+                return current, False
+            try:
+                served = load_served(target, self.smoke)
+            except ArtifactError as exc:
+                self._failed = str(target)
+                log.error("%s; keeping %s", exc, current.version if current else "nothing")
+                if self.on_refused is not None:
+                    self.on_refused(exc)
+                raise
+            self._swap(served)
+            return served, True
 
     def _target(self, version: str | None) -> Path:
         if not self.root:
