@@ -178,3 +178,29 @@ def test_pseudonymizer_event_user_and_frame():
 @given(st.text(min_size=1, max_size=40))
 def test_any_id_maps_to_a_well_formed_pseudonym(raw):
     assert is_pseudonym(ring().pseudonym(raw))
+
+
+def test_rekey_store_moves_every_id_onto_the_new_key(tmp_path):
+    from shoprec.privacy.rotation import rekey_store
+    from shoprec.storage import open_store
+
+    old = ring()
+    new = old.rotated("k2", SECRET2)
+    p = Pseudonymizer(old)
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.add_events(
+            [
+                p.event(Event("alice", "i1", "view", 1.0, event_id="e1")),
+                p.event(Event("alice", "i2", "view", 2.0, session_id="s")),
+                p.event(Event("bob", "i1", "view", 3.0)),
+            ]
+        )
+        store.upsert_users([p.user(User("alice", {"age_band": "30-39"}))])
+        moved = rekey_store(store, new)
+        assert moved == {"users": 2, "events": 3, "user_records": 1}
+        ev = store.events_frame()
+        assert set(ev["user_id"]) == {new.pseudonym("alice"), new.pseudonym("bob")}
+        assert new.pseudonym("e1", "event") in set(ev["event_id"])
+        assert list(store.users_frame()["user_id"]) == [new.pseudonym("alice")]
+        assert rekey_store(store, new)["users"] == 0  # idempotent
+        assert store.count_events() == 3
