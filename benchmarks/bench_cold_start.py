@@ -282,6 +282,22 @@ def run_cold_users_ml100k() -> None:
 
 
 # ----------------------------------------------------------------------------- warm items
+def blend_metrics(base, knn, ev: EvalSet, weights, batch_size: int = 1024) -> dict[float, dict]:
+    """Metrics of z(base) + w * z(content) for every w, scoring each model once per batch."""
+    from shoprec.evaluation.cold_start import rank_metrics
+    from shoprec.models.ranking import target_ranks
+
+    ranks: dict[float, list] = {w: [] for w in weights}
+    for start in range(0, len(ev), batch_size):
+        stop = min(start + batch_size, len(ev))
+        h = ev.histories[start:stop]
+        zb = zrow(base.score(h)).astype(np.float32)
+        zc = zrow(knn.score(h)).astype(np.float32)
+        for w in weights:
+            ranks[w].extend(target_ranks(zb + w * zc, h, ev.targets[start:stop]))
+    return {w: rank_metrics(ranks[w], ev.targets) for w in weights}
+
+
 def warm(data: InteractionData, content_params: dict, n_eval: int = 10000, seed: int = 0) -> dict:
     """Leave-one-out; base model alone vs blended with content similarity (weight on valid)."""
     from shoprec.models import registry
@@ -293,30 +309,22 @@ def warm(data: InteractionData, content_params: dict, n_eval: int = 10000, seed:
     enc = encoder_for(ckey, split.train.item_table, content_params)
     knn = ContentKNN(**content_params).fit(split.train, encoder=enc)
     save_cache(ckey, enc)
+    log("content encoded")
     bases = {
         "itemknn": registry.create("itemknn").fit(split.train),
         "hybrid ALS": HybridMF(random_state=seed).fit(split.train, content=knn.item_vectors_),
     }
     res: dict[str, dict] = {"content kNN alone": evaluate_among(knn, test)}
+    grid = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
     for bname, base in bases.items():
-        best_w, best = 0.0, -1.0
-        curve = {}
-        for w in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
-
-            def fn(h, rows, base=base, w=w):
-                return zrow(base.score(h)) + w * zrow(knn.score(h))
-
-            curve[w] = evaluate_scores(fn, valid)["NDCG@10"]
-            if curve[w] > best:
-                best_w, best = w, curve[w]
-        res[f"{bname}"] = evaluate_among(base, test)
-        res[f"{bname} + content (w={best_w})"] = evaluate_scores(
-            lambda h, rows, base=base, w=best_w: zrow(base.score(h)) + w * zrow(knn.score(h)), test
-        )
-        res[f"{bname} + content (w={best_w})"]["valid_curve"] = curve
+        curve = {w: m["NDCG@10"] for w, m in blend_metrics(base, knn, valid, grid).items()}
+        best_w = max(curve, key=lambda w: (curve[w], -w))
+        on_test = blend_metrics(base, knn, test, (0.0, best_w))
+        res[bname] = on_test[0.0]
+        res[f"{bname} + content (w={best_w})"] = {**on_test[best_w], "valid_curve": curve}
         log(
-            f"  {bname}: alone {res[bname]['NDCG@10']:.4f}, +content w={best_w} "
-            f"{res[f'{bname} + content (w={best_w})']['NDCG@10']:.4f}; valid {curve}"
+            f"  {bname}: alone {on_test[0.0]['NDCG@10']:.4f}, +content w={best_w} "
+            f"{on_test[best_w]['NDCG@10']:.4f}; valid {curve}"
         )
     return {
         "results": res,
