@@ -264,7 +264,7 @@ def scan_references(
                 recall.append(len(exact_top[i] & set(items.tolist())) / 200)
         out["hnsw_1m_ms"] = 1e3 * float(np.median(times))
         out["hnsw_1m_recall_at_200"] = float(np.mean(recall))
-    out["bytes_scanned_1m"] = int(vec.nbytes)
+    out["rows_small"], out["rows_large"] = int(min(exact_items, len(vec))), int(len(vec))
     return out
 
 
@@ -441,6 +441,36 @@ def run_client(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# ----------------------------------------------------------------------------- report
+def markdown(result: dict[str, Any]) -> str:
+    """The BENCHMARKS.md table for a result JSON (so the figures there are the JSON's)."""
+    lines = [
+        "| setup | items | workers | connections | requests/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, setup in result["setups"].items():
+        for r in setup["runs"]:
+            lines.append(
+                f"| {name} | {setup['items']:,} | {setup['workers']} | {r['connections']} | "
+                f"{r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | "
+                f"{r['errors']} |"
+            )
+    ref = result.get("references", {})
+    if ref:
+        lines += [
+            "",
+            "| one query, in process, 1 thread | median ms |",
+            "|---|---|",
+            f"| brute-force scan, {ref['rows_small']:,} x {DIM} float32 + top 200 | "
+            f"{ref['scan_100k_ms']:.2f} |",
+            f"| brute-force scan, {ref['rows_large']:,} x {DIM} float32 + top 200 | "
+            f"{ref['scan_1m_ms']:.2f} |",
+            f"| faiss HNSW (M={HNSW_M}) search, {ref['rows_large']:,}, top 200 (recall@200 vs "
+            f"the scan: {ref['hnsw_1m_recall_at_200']:.2f}) | {ref['hnsw_1m_ms']:.2f} |",
+        ]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -469,7 +499,11 @@ def main() -> None:
         help="exact, ann, exact_2workers (Redis online state); none: build only",
     )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/service.json"))
+    p.add_argument("--markdown", type=Path, help="print the tables of this result JSON and exit")
     args = p.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return None
     if args.cmd == "serve":
         return serve(args)
     if args.cmd == "client":
