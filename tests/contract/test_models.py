@@ -41,7 +41,7 @@ CASES: list[Case] = [
     Case("popularity", personal=False),
     Case("trending", personal=False),
     Case("itemknn", {"neighbours": 10}),
-    Case("itemknn", {"similarity": "sequential", "window": 3}, sequential=True),
+    Case("itemknn_seq", sequential=True),
     Case("ease", {"l2": 1.0}),
     Case("als", {"factors": 4, "regularization": 0.1, "alpha": 1.0, "num_threads": 1}),
     Case(

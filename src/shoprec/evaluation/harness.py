@@ -26,7 +26,7 @@ from shoprec.models import registry
 from shoprec.models.base import Recommender, top_k
 from shoprec.models.ranking import evaluate_ndcg, target_ranks
 
-BEST_FALLBACK_CANDIDATES: tuple[str, ...] = ("itemknn", "ease", "als")
+BEST_FALLBACK_CANDIDATES: tuple[str, ...] = ("itemknn", "itemknn_seq", "ease", "als")
 """Classic models `best` chooses from, on validation NDCG@10, until a `best` is registered."""
 
 

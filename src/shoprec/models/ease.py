@@ -21,7 +21,12 @@ import scipy.sparse as sp
 from shoprec.data.interactions import InteractionData, histories_to_csr
 from shoprec.data.splits import EvalSet
 from shoprec.models.base import Recommender
-from shoprec.models.ranking import ndcg_hr_at_k, target_ranks
+from shoprec.models.ranking import (
+    ndcg_hr_at_k,
+    pick_on_validation,
+    recency_weights,
+    target_ranks,
+)
 
 DEFAULT_L2 = 200.0
 
@@ -42,6 +47,14 @@ class EASE(Recommender):
         inverse per grid value would dominate the fit on catalogs of 10k+ items.
     max_valid_users : int
         Validation users scored per grid value (a seeded sample when there are more).
+    recency : float or None
+        Input weight of the item p steps before the latest is recency**p (1: the binary
+        history of the paper). None: chosen from `recency_grid` on validation after lambda
+        (scoring only), else 1.
+    recency_grid : sequence of float
+    blas_threads : int
+        BLAS threads for the inverse. One by default: on a shared 2-core machine, two
+        spinning OpenBLAS threads ran the ml-100k fit 5x slower than one.
     """
 
     name = "ease"
@@ -52,28 +65,46 @@ class EASE(Recommender):
         l2_grid: Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0),
         select_items: int = 2500,
         max_valid_users: int = 10000,
+        recency: float | None = None,
+        recency_grid: Sequence[float] = (1.0, 0.8, 0.5, 0.2),
+        blas_threads: int = 1,
     ):
         self.l2 = l2
         self.l2_grid = l2_grid
         self.select_items = select_items
         self.max_valid_users = max_valid_users
+        self.recency = recency
+        self.recency_grid = recency_grid
+        self.blas_threads = blas_threads
 
     def fit(self, data: InteractionData, valid: EvalSet | None = None) -> Self:
         if self.l2 is not None and not self.l2 > 0:
             raise ValueError(f"EASE: l2 must be > 0, got {self.l2}")
         if self.l2 is None and (not len(self.l2_grid) or min(self.l2_grid) <= 0):
             raise ValueError("EASE: l2_grid must hold positive values")
+        grid = [self.recency] if self.recency is not None else list(self.recency_grid)
+        if not grid or not all(0 < r <= 1 for r in grid):
+            raise ValueError("EASE: recency values must be in (0, 1]")
+        from threadpoolctl import threadpool_limits
+
         x = data.matrix().copy()
         x.data[:] = 1.0
-        gram = (x.T @ x).toarray().astype(np.float64)
-        if self.l2 is not None:
-            self.l2_ = float(self.l2)
-        elif valid is None or len(valid) == 0:
-            self.l2_ = DEFAULT_L2
-        else:
-            self.valid_ndcg_ = self._grid_scores(gram, valid)
-            self.l2_ = max(self.valid_ndcg_, key=lambda l2: (self.valid_ndcg_[l2], -l2))
-        self.weights_ = _ease_weights(gram, self.l2_)
+        has_valid = valid is not None and len(valid) > 0
+        with threadpool_limits(self.blas_threads, "blas"):
+            gram = (x.T @ x).toarray().astype(np.float64)
+            if self.l2 is not None:
+                self.l2_ = float(self.l2)
+            elif not has_valid:
+                self.l2_ = DEFAULT_L2
+            else:
+                self.valid_ndcg_ = self._grid_scores(gram, valid)
+                self.l2_ = max(self.valid_ndcg_, key=lambda l2: (self.valid_ndcg_[l2], -l2))
+            self.weights_ = _ease_weights(gram, self.l2_)
+        self.recency_ = float(grid[0]) if self.recency is not None or not has_valid else 1.0
+        if self.recency is None and has_valid:
+            _, self.valid_recency_ndcg_ = pick_on_validation(
+                self, "recency_", grid, valid, max_users=self.max_valid_users
+            )
         return self
 
     def _grid_scores(self, gram: np.ndarray, valid: EvalSet) -> dict[float, float]:
@@ -104,12 +135,9 @@ class EASE(Recommender):
         return out
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """x B for the binary history vector x. Shape (B, n_items)."""
+        """x B for the history vector x (recency-weighted). Shape (B, n_items)."""
         self._check_fitted()
-        x = histories_to_csr(
-            [np.asarray(h, dtype=np.int64) for h in histories], self.weights_.shape[0]
-        )
-        x.data[:] = 1.0
+        x = recency_weights(histories, self.weights_.shape[0], self.recency_)
         return np.asarray(x @ self.weights_, dtype=np.float32)
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,9 @@ The similarity of items i and j comes from the users who interacted with both:
 - "sequential":   like "cooccurrence", but c_ij counts only j *after* i within `window`
                   steps of the same user, weighted 1 / distance ("often bought after X").
 Each item keeps its `neighbours` most similar items (a sparse item x item matrix S). A
-history scores item j as the sum of S[i, j] over its items i, optionally weighting recent
-items more (`recency`), and `explain` names the history items behind a score.
+history scores item j as the sum of S[i, j] over its items i, weighting recent items more
+(`recency`, chosen on validation by default), and `explain` names the history items behind a
+score.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import scipy.sparse as sp
 from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import EvalSet
 from shoprec.models.base import Recommender
+from shoprec.models.ranking import pick_on_validation, recency_weights
 
 SIMILARITIES = ("cosine", "cooccurrence", "sequential")
+RECENCY_GRID: tuple[float, ...] = (1.0, 0.8, 0.5, 0.2)
 
 
 class ItemKNN(Recommender):
@@ -38,8 +41,11 @@ class ItemKNN(Recommender):
         Shrinkage added to the denominator; damps similarities built on few users.
     window : int
         For "sequential": how many later steps of a user count as "after".
-    recency : float
+    recency : float or None
         History weight of the item p steps before the latest is recency**p (1 = all equal).
+        None: chosen from `recency_grid` by validation NDCG@10 when `fit` gets `valid`
+        (scoring only, no refit), else 1.
+    recency_grid : sequence of float
     """
 
     name = "itemknn"
@@ -50,21 +56,24 @@ class ItemKNN(Recommender):
         neighbours: int = 200,
         shrink: float = 10.0,
         window: int = 3,
-        recency: float = 1.0,
+        recency: float | None = None,
+        recency_grid: Sequence[float] = RECENCY_GRID,
     ):
         self.similarity = similarity
         self.neighbours = neighbours
         self.shrink = shrink
         self.window = window
         self.recency = recency
+        self.recency_grid = recency_grid
 
     def fit(self, data: InteractionData, valid: EvalSet | None = None) -> Self:
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"ItemKNN: similarity must be one of {SIMILARITIES}")
         if self.neighbours < 1 or self.shrink < 0 or self.window < 1:
             raise ValueError("ItemKNN: need neighbours >= 1, shrink >= 0, window >= 1")
-        if not 0 < self.recency <= 1:
-            raise ValueError("ItemKNN: recency must be in (0, 1]")
+        grid = [self.recency] if self.recency is not None else list(self.recency_grid)
+        if not grid or not all(0 < r <= 1 for r in grid):
+            raise ValueError("ItemKNN: recency values must be in (0, 1]")
         n = data.n_items
         x = data.matrix().copy()
         x.data[:] = 1.0
@@ -82,24 +91,14 @@ class ItemKNN(Recommender):
             denom = counts[co.row] + self.shrink
         vals = co.data / np.maximum(denom, 1e-12)
         self.similarity_ = _keep_top(co.row, co.col, vals, n, self.neighbours)
+        self.recency_ = float(grid[0]) if self.recency is not None or valid is None else 1.0
+        if self.recency is None and valid is not None and len(valid):
+            _, self.valid_ndcg_ = pick_on_validation(self, "recency_", grid, valid)
         return self
 
     def _history_matrix(self, histories: Sequence[np.ndarray]) -> sp.csr_matrix:
         """(B, n_items) history weights: recency**(steps before the latest), summed."""
-        n = self.similarity_.shape[0]
-        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
-        cols = (
-            np.concatenate([np.asarray(h, dtype=np.int64) for h in histories])
-            if lengths.sum()
-            else np.zeros(0, np.int64)
-        )
-        rows = np.repeat(np.arange(len(histories)), lengths)
-        ends = np.cumsum(lengths)
-        back = ends[rows] - 1 - np.arange(len(cols))
-        vals = np.power(float(self.recency), back) if self.recency != 1 else np.ones(len(cols))
-        m = sp.csr_matrix((vals, (rows, cols)), shape=(len(histories), n), dtype=np.float32)
-        m.sum_duplicates()
-        return m
+        return recency_weights(histories, self.similarity_.shape[0], self.recency_)
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """Sum of neighbour similarities from the history items. Shape (B, n_items)."""
@@ -180,3 +179,20 @@ def _keep_top(
     return sp.csr_matrix(
         (vals[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(n, n), dtype=np.float32
     )
+
+
+class SequentialItemKNN(ItemKNN):
+    """ItemKNN over "bought after" counts: `similarity="sequential"` by default."""
+
+    name = "itemknn_seq"
+
+    def __init__(
+        self,
+        similarity: str = "sequential",
+        neighbours: int = 200,
+        shrink: float = 10.0,
+        window: int = 3,
+        recency: float | None = None,
+        recency_grid: Sequence[float] = RECENCY_GRID,
+    ):
+        super().__init__(similarity, neighbours, shrink, window, recency, recency_grid)

@@ -136,3 +136,46 @@ def evaluate_ndcg(model, evalset, k: int = 10, batch_size: int = 1024) -> float:
         ranks.extend(target_ranks(model.score(hist), hist, evalset.targets[start:stop]))
     n_targets = np.diff(evalset.targets.indptr)
     return ndcg_hr_at_k(ranks, n_targets, k)[0]
+
+
+def sample_rows(evalset, n: int, seed: int = 0):
+    """At most `n` rows of an EvalSet (a seeded sample, in the original order)."""
+    if len(evalset) <= n:
+        return evalset
+    rows = np.sort(np.random.default_rng(seed).choice(len(evalset), n, replace=False))
+    return type(evalset)(
+        evalset.users[rows], [evalset.histories[i] for i in rows], evalset.targets[rows]
+    )
+
+
+def pick_on_validation(
+    model, attribute: str, grid: Sequence, valid, k: int = 10, max_users: int = 10000
+) -> tuple[object, dict]:
+    """Set `model.<attribute>` to each value of `grid`, keep the best by validation NDCG@k.
+
+    For settings that only change scoring (no refit). Ties go to the earlier grid value.
+    Returns the chosen value and {value: NDCG@k}.
+    """
+    sample = sample_rows(valid, max_users)
+    scores = {}
+    for value in grid:
+        setattr(model, attribute, value)
+        scores[value] = evaluate_ndcg(model, sample, k=k)
+    best = max(scores, key=lambda v: scores[v])  # max keeps the first of equal values
+    setattr(model, attribute, best)
+    return best, scores
+
+
+def recency_weights(histories: Sequence[np.ndarray], n_items: int, recency: float) -> sp.csr_matrix:
+    """(B, n_items) CSR: the item p steps before the latest weighs recency**p (summed)."""
+    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    if lengths.sum():
+        cols = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories])
+    else:
+        cols = np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    back = np.cumsum(lengths)[rows] - 1 - np.arange(len(cols))
+    vals = np.power(float(recency), back) if recency != 1 else np.ones(len(cols))
+    m = sp.csr_matrix((vals, (rows, cols)), shape=(len(histories), n_items), dtype=np.float32)
+    m.sum_duplicates()
+    return m

@@ -13,6 +13,7 @@ _REGISTRY: dict[str, str] = {
     "popularity": "shoprec.models.popularity:Popularity",
     "trending": "shoprec.models.popularity:Trending",
     "itemknn": "shoprec.models.itemknn:ItemKNN",
+    "itemknn_seq": "shoprec.models.itemknn:SequentialItemKNN",
     "ease": "shoprec.models.ease:EASE",
     "content": "shoprec.models.content:ContentKNN",
     "hybrid": "shoprec.models.hybrid:HybridMF",

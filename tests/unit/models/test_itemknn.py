@@ -76,3 +76,23 @@ def test_bad_parameters(data: InteractionData) -> None:
     for bad in ({"similarity": "nope"}, {"neighbours": 0}, {"recency": 0.0}):
         with pytest.raises(ValueError):
             ItemKNN(**bad).fit(data)
+
+
+def test_recency_chosen_on_validation_when_the_last_item_decides() -> None:
+    # items i and i ^ 1 are partners. A user takes a pair, two random items, an item b and
+    # its partner, then anything: the validation target (partner of b) follows from the
+    # latest item, while the partners of the two random items are strong distractors.
+    rng = np.random.default_rng(0)
+    seqs = {}
+    for u in range(400):
+        pairs = rng.choice(12, 5, replace=False)
+        a, r1, r2, b, z = 2 * pairs + rng.integers(0, 2, 5)
+        seqs[f"u{u}"] = [f"i{x}" for x in (a, a ^ 1, r1, r2, b, b ^ 1, z)]
+    d = InteractionData.from_sequences(seqs)
+    from shoprec.data.splits import leave_one_out
+
+    split = leave_one_out(d)
+    m = ItemKNN(similarity="cooccurrence").fit(split.train, valid=split.valid)
+    assert set(m.valid_ndcg_) == {1.0, 0.8, 0.5, 0.2}
+    assert m.recency_ < 1.0
+    assert m.valid_ndcg_[m.recency_] > m.valid_ndcg_[1.0]
