@@ -52,6 +52,10 @@ def ingest(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the summary as JSON")
     ] = None,
+    keys_file: Annotated[
+        Path | None, typer.Option(help="Pseudonym keys ('key_id secret' lines): store HMAC ids")
+    ] = None,
+    pii_policy: Annotated[str, typer.Option(help="PII in context/attributes: drop|reject")] = "drop",
 ) -> None:
     """Validate and store events, catalog and users; bad records are named, never fatal."""
     from shoprec.data.readers import parse_mapping, read_records
@@ -61,7 +65,10 @@ def ingest(
 
     if events is None and items is None and users is None:
         _fail("nothing to ingest: give --events, --items and/or --users")
+    from shoprec.data.pseudonymize import KeyRing, Pseudonymizer
+
     try:
+        boundary = Pseudonymizer(KeyRing.from_file(keys_file) if keys_file else None, pii_policy)
         mapping = parse_mapping(map)
         st = open_store(store)
     except Exception as exc:  # noqa: BLE001  a bad URL or mapping is the user's to fix
@@ -90,6 +97,7 @@ def ingest(
                             rejects=rej_f,
                             strict=strict,
                             progress=bar.update,
+                            boundary=boundary,
                         )
                     except IngestError as exc:
                         _fail(str(exc), code=1)

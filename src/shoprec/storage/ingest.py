@@ -24,6 +24,7 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
+from shoprec.data.pseudonymize import Pseudonymizer
 from shoprec.data.schema import parse_event, parse_item, parse_user
 from shoprec.storage.base import Store
 from shoprec.types import Event, Item, RecordError, User
@@ -105,6 +106,7 @@ def ingest(
     batch_size: int = 5000,
     progress: Callable[[int], Any] | None = None,
     background_writes: bool = True,
+    boundary: Pseudonymizer | None = None,
 ) -> IngestReport:
     """Validate and store a stream of raw records.
 
@@ -130,6 +132,9 @@ def ingest(
     background_writes : bool
         Write batches on a helper thread while the next batch is validated (the store must
         accept calls from another thread, as `SQLiteStore` and `PostgresStore` do).
+    boundary : Pseudonymizer, optional
+        Pseudonymises user (session, event) ids and applies the PII policy to events and
+        users before anything is stored (`shoprec.data.pseudonymize`).
 
     Returns
     -------
@@ -169,7 +174,12 @@ def ingest(
             else:
                 source, record_no, raw = rec
                 try:
-                    batch.append(parse(raw, source, record_no))
+                    parsed = parse(raw, source, record_no)
+                    if boundary is not None and kind == "events":
+                        parsed = boundary.event(parsed, source, record_no)
+                    elif boundary is not None and kind == "users":
+                        parsed = boundary.user(parsed, source, record_no)
+                    batch.append(parsed)
                 except RecordError as exc:
                     err = exc
                 else:
