@@ -146,6 +146,14 @@ def test_user_events_latest_in_time_order(store: Store) -> None:
     assert store.user_events("nobody") == [] and store.user_events("u1", 0) == []
 
 
+def test_equal_timestamps_keep_arrival_order(store: Store) -> None:
+    # A view, a click and a cart in the same second: sequence models need them in that order.
+    store.add_events([ev("u1", "z", "view", 5.0), ev("u1", "a", "click", 5.0)])
+    store.add_events([ev("u1", "m", "add_to_cart", 5.0), ev("u1", "b", "view", 4.0)])
+    assert [e.item_id for e in store.user_events("u1")] == ["b", "z", "a", "m"]
+    assert store.events_frame().item_id.tolist() == ["b", "z", "a", "m"]
+
+
 def test_upsert_overwrites_items_and_users(store: Store) -> None:
     n = store.upsert_items(
         [

@@ -8,6 +8,7 @@ conflict clause keeps ingest idempotent without a round trip per row.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,7 +37,17 @@ class PostgresStore(SQLStore):
     """
 
     placeholder = "%s"
-    types = {"serial_pk": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "bigint": "BIGINT"}
+    types = {
+        # Arrival order is assigned by the client (`_next_ids`): a sequence's nextval() per
+        # row, with its own index, cost about a fifth of the server's insert time.
+        "arrival": "BIGINT NOT NULL",
+        "dedup_key": 'TEXT COLLATE "C" PRIMARY KEY',
+        # Byte-wise comparison: faster index maintenance than a locale's collation, and the
+        # same orders as SQLite.
+        "id_text": 'TEXT COLLATE "C"',
+        "real": "DOUBLE PRECISION",
+        "bigint": "BIGINT",
+    }
 
     def __init__(self, conninfo: str, schema: str | None = None, url: str = "") -> None:
         super().__init__(url or conninfo)
@@ -53,13 +64,9 @@ class PostgresStore(SQLStore):
             self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._conn.execute(f'SET search_path TO "{schema}"')
         self._create_schema()
-        cols = ", ".join(f"{c} {t}" for c, t in zip(EVENT_DB_COLUMNS, _EVENT_TYPES, strict=True))
+        self._last_id = 0
         # Temporary tables live in the session's own schema and empty themselves at commit.
-        self._conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS stage_events (seq BIGINT, {cols}) "
-            "ON COMMIT DELETE ROWS"
-        )
-        for table in ("items", "users"):
+        for table in ("events", "items", "users"):
             self._conn.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE {table}) "
                 "ON COMMIT DELETE ROWS"
@@ -68,14 +75,25 @@ class PostgresStore(SQLStore):
     def _transaction(self) -> AbstractContextManager[Any]:
         return self._conn.transaction()
 
+    def _next_ids(self, n: int) -> int:
+        """First of `n` arrival ids: nanoseconds since the epoch, increasing in this process.
+
+        Concurrent writers may interleave; that only changes the order of events that share
+        a timestamp, which is all the id is used for.
+        """
+        first = max(time.time_ns(), self._last_id + 1)
+        self._last_id = first + n - 1
+        return first
+
     def _insert_events(self, rows: list[tuple[Any, ...]]) -> int:
         cols = ", ".join(EVENT_DB_COLUMNS)
+        first = self._next_ids(len(rows))
         with self._conn.cursor() as cur:
-            with cur.copy(f"COPY stage_events (seq, {cols}) FROM STDIN") as copy:
+            with cur.copy(f"COPY stage_events (id, {cols}) FROM STDIN") as copy:
                 for i, r in enumerate(rows):
-                    copy.write_row((i, *r))
+                    copy.write_row((first + i, *r))
             cur.execute(
-                f"INSERT INTO events ({cols}) SELECT {cols} FROM stage_events ORDER BY seq "
+                f"INSERT INTO events (id, {cols}) SELECT id, {cols} FROM stage_events "
                 "ON CONFLICT (dedup_key) DO NOTHING"
             )
             return int(cur.rowcount)
@@ -104,16 +122,3 @@ class PostgresStore(SQLStore):
             self._require_open()
             self._conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
         self.close()
-
-
-_EVENT_TYPES: tuple[str, ...] = (
-    "TEXT",  # dedup_key
-    "TEXT",  # user_id
-    "TEXT",  # item_id
-    "TEXT",  # event_type
-    "DOUBLE PRECISION",  # ts
-    "DOUBLE PRECISION",  # value
-    "TEXT",  # session_id
-    "TEXT",  # event_id
-    "TEXT",  # context
-)

@@ -51,11 +51,13 @@ USER_DB_COLUMNS: tuple[str, ...] = USER_COLUMNS
 
 DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS shoprec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # `id` is the arrival order (ties of equal timestamps keep it); `dedup_key` makes ingest
+    # idempotent. Ids compare byte-wise in both backends, so orders agree between them.
     """CREATE TABLE IF NOT EXISTS events (
-        id {serial_pk},
-        dedup_key TEXT NOT NULL UNIQUE,
-        user_id TEXT NOT NULL,
-        item_id TEXT,
+        id {arrival},
+        dedup_key {dedup_key},
+        user_id {id_text} NOT NULL,
+        item_id {id_text},
         event_type TEXT NOT NULL,
         ts {real} NOT NULL,
         value {real},
@@ -67,7 +69,7 @@ DDL: tuple[str, ...] = (
     # ingest speed matters more than the rare time-range scans (retention, `since`).
     "CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_id, ts)",
     """CREATE TABLE IF NOT EXISTS items (
-        item_id TEXT PRIMARY KEY,
+        item_id {id_text} PRIMARY KEY,
         title TEXT NOT NULL,
         description TEXT NOT NULL,
         category TEXT NOT NULL,
@@ -80,7 +82,7 @@ DDL: tuple[str, ...] = (
         created_at {real},
         active {bigint} NOT NULL
     )""",
-    "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS users (user_id {id_text} PRIMARY KEY, attributes TEXT NOT NULL)",
 )
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's parameter limit

@@ -40,7 +40,13 @@ class SQLiteStore(SQLStore):
     """
 
     placeholder = "?"
-    types = {"serial_pk": "INTEGER PRIMARY KEY", "real": "REAL", "bigint": "INTEGER"}
+    types = {
+        "arrival": "INTEGER PRIMARY KEY",  # the rowid: assigned in insertion order, free
+        "dedup_key": "TEXT NOT NULL UNIQUE",
+        "id_text": "TEXT",  # SQLite compares text byte-wise by default
+        "real": "REAL",
+        "bigint": "INTEGER",
+    }
 
     def __init__(self, path: str, url: str = "") -> None:
         super().__init__(url or f"sqlite:///{path}")

@@ -216,3 +216,15 @@ def test_rows_in_equals_accepted_rejected_duplicates(
         second = ingest(stream, store, batch_size=batch_size)
         assert (second.accepted, second.rejected, second.duplicates) == (0, bad, len(items) - bad)
         assert store.count_events() == len(keys)
+
+
+def test_reports_merge() -> None:
+    a = IngestReport(3, 1, 2, {"missing": 1})
+    b = IngestReport(1, 2, 0, {"missing": 1, "bad_id": 1})
+    assert a.merge(b).as_dict() == {
+        "accepted": 4,
+        "rejected": 3,
+        "duplicates": 2,
+        "reasons": {"bad_id": 1, "missing": 2},
+    }
+    assert a.merge(b).rows == 9 and a.reasons == {"missing": 1}
