@@ -75,7 +75,6 @@ def main() -> None:
     t0 = time.perf_counter()
     test = evaluate(model, split.test)
     eval_s = time.perf_counter() - t0
-    valid = evaluate(model, split.valid)
     row = {
         "dataset": Path(args.data).name,
         "model": args.model,
@@ -84,7 +83,7 @@ def main() -> None:
         "items": data.n_items,
         "interactions": data.n_interactions,
         "test": test,
-        "valid": valid,
+        "weights": [float(w) for w in getattr(model, "weights_", [])],
         "train_seconds": train_s,
         "eval_seconds": eval_s,
         "train_log": getattr(model, "train_log_", None),
@@ -93,7 +92,7 @@ def main() -> None:
         json.dumps(
             {
                 k: row[k]
-                for k in ("model", "params", "test", "valid", "train_seconds", "eval_seconds")
+                for k in ("model", "params", "test", "weights", "train_seconds", "eval_seconds")
             },
             indent=1,
         )

@@ -5,8 +5,6 @@
   query never has an empty softmax row.
 - `TransformerBlock`: a pre-LayerNorm self-attention block on `F.scaled_dot_product_attention`
   (the SASRec block, Kang & McAuley, ICDM 2018, with the pre-LN ordering of later work).
-- `FrequencyFilter`: the learnable low-pass filter of FMLP-Rec (Zhou et al., WWW 2022) and the
-  frequency rescaling of BSARec (Shin et al., AAAI 2024).
 - `TagBag`: mean of the embeddings of an item's attribute ids (EmbeddingBag over a CSR).
 """
 
@@ -84,37 +82,12 @@ class TransformerBlock(nn.Module):
             k.transpose(1, 2),
             v.transpose(1, 2),
             attn_mask=mask,
-            dropout_p=self.attn_dropout if self.training else 0.0,
         )
         return self.proj(out.transpose(1, 2).reshape(b, length, d))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attend(self.ln1(x), mask))
         return x + self.drop(self.ff(self.ln2(x)))
-
-
-class FrequencyFilter(nn.Module):
-    """Split a sequence into low and high frequencies along L (rfft), re-weight, and return
-    `low + beta * high` (BSARec's "beyond self-attention" inductive bias).
-
-    `c` is the number of low-frequency bins kept as "low"; `beta` (one per channel) is learned.
-    Input/output (B, L, D).
-    """
-
-    def __init__(self, dim: int, c: int = 3):
-        super().__init__()
-        self.c = c
-        self.beta = nn.Parameter(torch.zeros(1, 1, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        length = x.shape[1]
-        spec = torch.fft.rfft(x, dim=1, norm="ortho")
-        keep = min(self.c, spec.shape[1])
-        low_spec = torch.zeros_like(spec)
-        low_spec[:, :keep] = spec[:, :keep]
-        low = torch.fft.irfft(low_spec, n=length, dim=1, norm="ortho")
-        high = x - low
-        return low + self.beta * high
 
 
 class TagBag(nn.Module):

@@ -20,6 +20,7 @@ _REGISTRY: dict[str, str] = {
     "als": "shoprec.models.als:ALS",
     "bpr": "shoprec.models.bpr:BPR",
     "seqrules": "shoprec.models.sequential_rules:SequentialRules",
+    "attrknn": "shoprec.models.attribute_knn:AttributeKNN",
     "two_tower": "shoprec.models.two_tower:TwoTower",
     "gru4rec": "shoprec.models.gru4rec:GRU4Rec",
     "sasrec": "shoprec.models.sasrec:SASRec",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from shoprec.data.interactions import InteractionData
-from shoprec.models.layers import TransformerBlock, attention_mask
-from shoprec.models.torch_base import TorchRecommender
+from shoprec.models.layers import TagBag, TransformerBlock, attention_mask
+from shoprec.models.torch_base import TorchRecommender, tag_csr
 
 
 def sampled_softmax(
@@ -26,10 +27,16 @@ def sampled_softmax(
     items: torch.Tensor,
     negatives: int,
     label_smoothing: float = 0.0,
+    hard: int | None = None,
 ) -> torch.Tensor:
     """Softmax cross-entropy of each target against `negatives` items drawn uniformly at
     random and shared by the batch (uniform sampling needs no log-Q correction); a sampled
     item equal to the target is masked out.
+
+    With `hard`, only the `hard` highest-scoring sampled items of each row are kept: the
+    model being trained picks its own hardest negatives, the adversarial (GAN-style)
+    generator of IRGAN (Wang et al., SIGIR 2017) reduced to dynamic negative sampling
+    (Zhang et al., SIGIR 2013).
 
     h (N, D), targets (N,), items (n_items, D).
     """
@@ -37,6 +44,8 @@ def sampled_softmax(
     pos = (h * items[targets]).sum(-1, keepdim=True)
     neg_logits = h @ items[neg].T
     neg_logits = neg_logits.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
+    if hard is not None and hard < negatives:
+        neg_logits = neg_logits.topk(hard, dim=1).values
     logits = torch.cat([pos, neg_logits], dim=1)
     zeros = torch.zeros(len(targets), dtype=torch.long, device=h.device)
     return F.cross_entropy(logits, zeros, label_smoothing=label_smoothing)
@@ -55,9 +64,15 @@ class SASRecModule(nn.Module):
         dropout: float,
         label_smoothing: float,
         negatives: int | None = None,
+        hard_negatives: int | None = None,
+        tags: tuple[np.ndarray, np.ndarray, int] | None = None,
     ):
         super().__init__()
+        # item attributes (S3-Rec's item2attributes) enter as a mean attribute embedding
+        # added to the item embedding, in the input and in the output layer
+        self.tags = TagBag(*tags, dim) if tags is not None and tags[2] > 0 else None
         self.negatives = negatives
+        self.hard_negatives = hard_negatives
         self.n_items = n_items
         self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
         self.pos_emb = nn.Embedding(max_len, dim)
@@ -75,15 +90,21 @@ class SASRecModule(nn.Module):
         pos = torch.arange(
             self.pos_emb.num_embeddings - length, self.pos_emb.num_embeddings, device=seqs.device
         )
-        x = self.drop(self.item_emb(seqs) + self.pos_emb(pos)[None])
+        x = self.drop(self.item_table()[seqs] + self.pos_emb(pos)[None])
         mask = attention_mask(valid)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_out(x)
 
+    def item_table(self) -> torch.Tensor:
+        """Item vectors (n_items + 1, D): id embedding (+ attribute embedding)."""
+        if self.tags is None:
+            return self.item_emb.weight
+        return self.item_emb.weight + self.tags.all_items()
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Scores over all items for hidden states (N, D) -> (N, n_items)."""
-        return h @ self.item_emb.weight[: self.n_items].T
+        return h @ self.item_table()[: self.n_items].T
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean softmax cross-entropy over all items at every non-padded position."""
@@ -94,9 +115,10 @@ class SASRecModule(nn.Module):
             return sampled_softmax(
                 h,
                 targets,
-                self.item_emb.weight[: self.n_items],
+                self.item_table()[: self.n_items],
                 self.negatives,
                 self.label_smoothing,
+                self.hard_negatives,
             )
         return F.cross_entropy(self.logits(h), targets, label_smoothing=self.label_smoothing)
 
@@ -118,6 +140,11 @@ class SASRec(TorchRecommender):
     negatives : int or None
         None (default): softmax over all items. An int: sampled softmax against that many
         uniformly drawn negatives per batch (much cheaper on CPU for large catalogues).
+    hard_negatives : int or None
+        Keep only this many hardest of the sampled negatives per position (adversarial
+        hard-negative sampling); needs `negatives`.
+    use_attributes : bool
+        Add a mean embedding of each item's attributes (item table tags/category/brand).
     all_windows : bool
         Also train on earlier non-overlapping `max_len` windows of long histories.
     epochs, lr, batch_size, weight_decay, warmup, clip, patience, max_seconds, max_eval_users,
@@ -137,6 +164,8 @@ class SASRec(TorchRecommender):
         max_len: int = 50,
         label_smoothing: float = 0.0,
         negatives: int | None = None,
+        hard_negatives: int | None = None,
+        use_attributes: bool = False,
         all_windows: bool = False,
         epochs: int = 200,
         lr: float = 1e-3,
@@ -159,6 +188,8 @@ class SASRec(TorchRecommender):
         self.max_len = max_len
         self.label_smoothing = label_smoothing
         self.negatives = negatives
+        self.hard_negatives = hard_negatives
+        self.use_attributes = use_attributes
         self.all_windows = all_windows
         self.epochs = epochs
         self.lr = lr
@@ -175,7 +206,10 @@ class SASRec(TorchRecommender):
         self.random_state = random_state
 
     def _spec(self, data: InteractionData) -> dict[str, Any]:
-        return {"n_items": data.n_items}
+        spec: dict[str, Any] = {"n_items": data.n_items}
+        if self.use_attributes:
+            spec["indptr"], spec["indices"], spec["n_tags"] = tag_csr(data)
+        return spec
 
     def _build(self, spec: dict[str, Any]) -> nn.Module:
         return SASRecModule(
@@ -187,4 +221,6 @@ class SASRec(TorchRecommender):
             self.dropout,
             self.label_smoothing,
             self.negatives,
+            self.hard_negatives,
+            (spec["indptr"], spec["indices"], spec["n_tags"]) if "indptr" in spec else None,
         )

@@ -38,13 +38,11 @@ def test_weights_are_chosen_on_validation():
     model = Blend(members=[["seqrules", right], ["seqrules", wrong]], grid_steps=4)
     model.fit(data, valid)
     table = model.selection_["valid_ndcg@10"]
-    assert len(table) == 5
     assert table["[0.0, 1.0]"] < 1.0  # the wrong member alone fails
     assert max(table.values()) == pytest.approx(1.0)
     assert model.weights_[0] > 0
     top, _ = model.recommend(hist, k=1)
     assert list(top[:, 0]) == list(idx(["i2", "i5"]))
-    assert len(model.selection_["valid_ndcg@10"]) == 5
 
 
 def test_fixed_weights_save_and_load(tmp_path):
