@@ -174,10 +174,17 @@ def bench_backend(
     return {
         "store_events_per_s_median": statistics.median(store_rates),
         "store_events_per_s_runs": store_rates,
+        # Load-independent view: events per CPU-second, client and server CPU added up.
+        "store_events_per_cpu_s_median": statistics.median(
+            len(events) / (c + sv) for c, sv in cpu_store
+        ),
         "store_client_cpu_s_median": statistics.median(c for c, _ in cpu_store),
         "store_server_cpu_s_median": statistics.median(s for _, s in cpu_store),
         "end_to_end_rows_per_s_median": statistics.median(e2e_rates),
         "end_to_end_rows_per_s_runs": e2e_rates,
+        "end_to_end_rows_per_cpu_s_median": statistics.median(
+            len(raws) / (c + sv) for c, sv in cpu_e2e
+        ),
         "end_to_end_client_cpu_s_median": statistics.median(c for c, _ in cpu_e2e),
         "end_to_end_server_cpu_s_median": statistics.median(s for _, s in cpu_e2e),
         "end_to_end_report": report.as_dict(),
