@@ -40,7 +40,7 @@ import numpy as np
 from shoprec.pipeline.model_retrievers import ContentRetriever
 
 DIM = 64
-HNSW_M = 32
+HNSW_M = 16
 
 
 class HnswRetriever(ContentRetriever):
@@ -67,7 +67,7 @@ class HnswRetriever(ContentRetriever):
 
         super().set_vectors(vectors, items)
         index = faiss.IndexHNSWFlat(self.vectors_.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 64
+        index.hnsw.efConstruction = 40
         index.add(self.vectors_)
         self.index_ = index
 
@@ -109,62 +109,95 @@ def clustered_vectors(category: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, Any]:
     """Shop -> store -> artifacts (exact and ann); skipped when already built."""
-    import pandas as pd
 
-    from shoprec.config import Config
     from shoprec.data.synthetic import generate_shop
     from shoprec.pipeline import PipelineConfig
-    from shoprec.pipeline.build import build_pipeline, interactions_from_frames
-    from shoprec.pipeline.persist import save_artifact
     from shoprec.storage import open_store
     from shoprec.types import Event, Item
 
+    # Stages are resumable: build.json records each finished stage, so an interrupted build
+    # (or a rerun) picks up where it stopped.
     meta_path = work / "build.json"
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())
+    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if meta.get("complete"):
+        return meta
+    meta.setdefault("timings_s", {})
     work.mkdir(parents=True, exist_ok=True)
-    meta: dict[str, Any] = {"timings_s": {}}
-    t = time.perf_counter()
-    shop = generate_shop(n_users=n_users, n_items=n_items, seed=0, n_bots=0)
-    events, items = shop.events, shop.items
-    meta["timings_s"]["generate"] = time.perf_counter() - t
-    log(f"generated {len(events)} events, {len(items)} items")
 
-    t = time.perf_counter()
+    def save() -> None:
+        meta_path.write_text(json.dumps(meta))
+
     store_url = f"sqlite:///{work / 'store.db'}"
-    with open_store(store_url) as store:
-        store.upsert_items(
-            [
-                Item(**{k: (None if v != v else v) for k, v in r.items()})
-                for r in items.to_dict("records")
-            ]
-        )
-        ev = events.astype({"item_id": str, "user_id": str})
-        for start in range(0, len(ev), 200_000):
-            chunk = ev.iloc[start : start + 200_000]
-            store.add_events(
+    meta["store_url"] = store_url
+    if "stored_events" not in meta:
+        t = time.perf_counter()
+        shop = generate_shop(n_users=n_users, n_items=n_items, seed=0, n_bots=0)
+        events, items = shop.events, shop.items
+        meta["timings_s"]["generate"] = time.perf_counter() - t
+        log(f"generated {len(events)} events, {len(items)} items")
+        t = time.perf_counter()
+        with open_store(store_url) as store:
+            store.upsert_items(
                 [
-                    Event(u, i, et, float(ts), None, str(s), None, str(e))
-                    for u, i, et, ts, s, e in zip(
-                        chunk.user_id,
-                        chunk.item_id,
-                        chunk.event_type,
-                        chunk.timestamp,
-                        chunk.session_id,
-                        chunk.event_id,
-                        strict=True,
-                    )
+                    Item(**{k: (None if v != v else v) for k, v in r.items()})
+                    for r in items.to_dict("records")
                 ]
             )
-        meta["stored_events"] = store.count_events()
+            ev = events.astype({"item_id": str, "user_id": str})
+            for start in range(0, len(ev), 200_000):
+                chunk = ev.iloc[start : start + 200_000]
+                store.add_events(
+                    [
+                        Event(u, i, et, float(ts), None, str(s), None, str(e))
+                        for u, i, et, ts, s, e in zip(
+                            chunk.user_id,
+                            chunk.item_id,
+                            chunk.event_type,
+                            chunk.timestamp,
+                            chunk.session_id,
+                            chunk.event_id,
+                            strict=True,
+                        )
+                    ]
+                )
+            meta["stored_events"] = store.count_events()
+        meta["timings_s"]["store"] = time.perf_counter() - t
+        log(f"stored {meta['stored_events']} events")
+        save()
+    with open_store(store_url) as store:
         items_frame, events_frame = store.items_frame(), store.events_frame()
-    meta["timings_s"]["store"] = time.perf_counter() - t
-    log(f"stored {meta['stored_events']} events")
+    if "users" not in meta:
+        users = events_frame["user_id"].astype(str).unique()
+        pick = np.random.default_rng(3).choice(users, min(5000, len(users)), replace=False)
+        meta["users"] = pick.tolist()
+        save()
+
+    rng = np.random.default_rng(1)
+    cfg = PipelineConfig(ranker="weighted")
+    if "exact" not in meta:
+        build_exact(work, meta, events_frame, items_frame, cfg, rng)
+        save()
+    if "ann" not in meta:
+        build_ann(work, meta, events_frame, items_frame, cfg, ann_items, rng)
+    meta["complete"] = True
+    save()
+    return meta
+
+
+def build_exact(
+    work: Path,
+    meta: dict[str, Any],
+    events_frame: Any,
+    items_frame: Any,
+    cfg: Any,
+    rng: np.random.Generator,
+) -> None:
+    from shoprec.config import Config
+    from shoprec.pipeline.build import build_pipeline, interactions_from_frames
+    from shoprec.pipeline.persist import save_artifact
 
     t = time.perf_counter()
-    rng = np.random.default_rng(1)
     data = interactions_from_frames(events_frame, items_frame, None, Config())
-    cfg = PipelineConfig(ranker="weighted")
     pipe = build_pipeline(data, cfg)
     pipe.add_retriever(ContentRetriever(clustered_vectors(pipe.catalog.category, rng), "vectors"))
     exact = save_artifact(pipe, work / "exact")
@@ -178,7 +211,26 @@ def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, A
     }
     log(f"exact artifact {exact.name}: sources {pipe.sources}")
 
-    # 1M-item catalog: the shop's items plus generated ones (same events)
+
+def build_ann(
+    work: Path,
+    meta: dict[str, Any],
+    events_frame: Any,
+    items_frame: Any,
+    cfg: Any,
+    ann_items: int,
+    rng: np.random.Generator,
+) -> None:
+    """1M-item catalog: the shop's items plus generated ones (same events), HNSW vectors."""
+    import faiss
+    import pandas as pd
+
+    from shoprec.config import Config
+    from shoprec.pipeline.build import build_pipeline, interactions_from_frames
+    from shoprec.pipeline.persist import save_artifact
+
+    # one OpenMP thread: on a shared, busy machine OpenMP barriers spin and crawl
+    faiss.omp_set_num_threads(1)
     t = time.perf_counter()
     cats = items_frame["category"].astype(str).to_numpy()
     extra = ann_items - len(items_frame)
@@ -219,11 +271,6 @@ def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, A
         f"ann artifact {ann_path.name}: {len(pipe_big.catalog)} items, HNSW in "
         f"{meta['hnsw_build_s']:.0f}s"
     )
-    meta["store_url"] = store_url
-    users = events["user_id"].astype(str).unique()
-    meta["users"] = rng.choice(users, min(5000, len(users)), replace=False).tolist()
-    meta_path.write_text(json.dumps(meta))
-    return meta
 
 
 # ----------------------------------------------------------------------------- references
