@@ -33,6 +33,7 @@ import torch
 from shoprec.data.interactions import InteractionData
 from shoprec.privacy.dp import epsilon_spent
 from shoprec.training.loop import TrainingConfig, train
+from shoprec.training.schedules import lr_factor
 
 
 def _flwr() -> Any:
@@ -56,6 +57,7 @@ class FederatedConfig:
     dp_noise_multiplier: float = 0.0  # > 0: DP-FedAvg (server-side fixed clipping)
     dp_clip: float = 1.0  # L2 bound on each client's update under DP-FedAvg
     dp_delta: float | None = None  # default 1 / (10 n_clients)
+    lr_schedule: str = "cosine"  # clients' learning rate across rounds: cosine | linear | constant
     seed: int = 0
 
 
@@ -132,7 +134,7 @@ class ShopClient:
             return parameters, 0, {"loss": math.nan}
         cfg = TrainingConfig(
             epochs=int(config.get("local_epochs", 1)),
-            lr=model.lr,
+            lr=model.lr * float(config.get("lr_factor", 1.0)),  # the server's schedule
             batch_size=model.batch_size,
             weight_decay=model.weight_decay,
             warmup=0.0,
@@ -185,8 +187,11 @@ def _rounds(
         chosen = np.sort(rng.choice(cfg.n_clients, n_sampled, replace=False))
         results = []
         losses = []
+        # a round's local training runs at the schedule's value at the round's midpoint
+        factor = lr_factor((rnd - 0.5) / cfg.rounds, 0.0, cfg.lr_schedule)
         ins = FitIns(
-            ndarrays_to_parameters(global_w), {"round": rnd, "local_epochs": cfg.local_epochs}
+            ndarrays_to_parameters(global_w),
+            {"round": rnd, "local_epochs": cfg.local_epochs, "lr_factor": factor},
         )
         for c in chosen:
             res = clients[c].fit(ins)
