@@ -315,6 +315,32 @@ def scan_references(
     return out
 
 
+def pipeline_in_process(
+    artifact: str, store_url: str, users: list[str], n: int = 300
+) -> dict[str, float]:
+    """`Pipeline.recommend` alone (no HTTP), with each shopper's stored history: median and
+    p99 ms, so the service's own share of the HTTP latency can be told apart."""
+    from threadpoolctl import threadpool_limits
+
+    from shoprec.pipeline.persist import load_artifact
+    from shoprec.pipeline.request import RecRequest
+    from shoprec.storage import open_store
+
+    register()
+    pipe = load_artifact(artifact)
+    with open_store(store_url) as store:
+        hist = {u: tuple(e for e in store.user_events(u, 50) if e.item_id) for u in users[:n]}
+    times = []
+    with threadpool_limits(1):
+        for i in range(n):
+            u = users[i % len(hist)]
+            t = time.perf_counter()
+            pipe.recommend(RecRequest(user_id=u, k=10, history=hist[u]))
+            times.append(time.perf_counter() - t)
+    ms = 1e3 * np.array(times)
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
 # ----------------------------------------------------------------------------- server
 def serve(args: argparse.Namespace) -> None:
     """The server process: `shoprec serve`'s app and uvicorn options, plus the hnsw kind."""
@@ -515,6 +541,13 @@ def markdown(result: dict[str, Any]) -> str:
             f"| faiss HNSW (M={HNSW_M}) search, {ref['rows_large']:,}, top 200 (recall@200 vs "
             f"the scan: {ref['hnsw_1m_recall_at_200']:.2f}) | {ref['hnsw_1m_ms']:.2f} |",
         ]
+        for setup in ("exact", "ann"):
+            if f"pipeline_{setup}" in ref:
+                r = ref[f"pipeline_{setup}"]
+                lines.append(
+                    f"| `Pipeline.recommend` alone, {setup} artifact, k=10 (p99 {r['p99_ms']:.2f}) "
+                    f"| {r['p50_ms']:.2f} |"
+                )
     return "\n".join(lines)
 
 
@@ -600,6 +633,11 @@ def main() -> None:
     result["references"] = scan_references(
         args.work, meta["exact"]["items"], meta["ann"]["artifact"]
     )
+    for setup in ("exact", "ann"):
+        if setup in args.setups:
+            result["references"][f"pipeline_{setup}"] = pipeline_in_process(
+                meta[setup]["artifact"], meta["store_url"], meta["users"]
+            )
     log(f"references: {result['references']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
