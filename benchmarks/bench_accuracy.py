@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared/data"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--tag", default="classic", help="file name tag: accuracy_<tag>_<dataset>")
+    ap.add_argument("--table", action="store_true", help="print Markdown rows from saved JSON")
     args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_rows(Path(args.out), args.tag, [d for d in args.datasets.split(",") if d]))
+        return 0
 
     names = [m for m in args.models.split(",") if m]
     params = json.loads(args.params) if args.params else {}
@@ -84,6 +88,26 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"  wrote {path}", flush=True)
     return 0
+
+
+def markdown_rows(out_dir: Path, tag: str, datasets: list[str]) -> str:
+    """One Markdown table row per (dataset, model) from saved result files."""
+    cols = ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"]
+    lines = [
+        "| dataset | model | " + " | ".join(cols) + " | train s | eval s |",
+        "|---|---|" + "---|" * (len(cols) + 2),
+    ]
+    for ds in datasets:
+        path = out_dir / f"accuracy_{tag}_{ds}.json"
+        if not path.exists():
+            continue
+        for r in json.loads(path.read_text())["results"]:
+            vals = " | ".join(f"{r[c]:.4f}" for c in cols)
+            lines.append(
+                f"| {ds} | {r['model']} | {vals} | {r['train_seconds']:.1f} | "
+                f"{r['eval_seconds']:.1f} |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

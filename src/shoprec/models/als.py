@@ -6,7 +6,10 @@ against the fixed item factors with the same weighted least squares ALS uses for
 ("folding in"), so serving can score a shopper's latest events without refitting:
 
     (Y^T Y + lambda I + sum_{i in h} (c_i - 1) y_i y_i^T) u = sum_{i in h} c_i y_i,
-    c_i = alpha * (times i occurs in h).
+    c_i = alpha * sum over occurrences of i in h of recency**(steps before the latest).
+
+With recency 1 this is exactly ALS's user step; recency < 1 trusts the latest events more
+(for next-item prediction), and is chosen on validation when not given.
 
 `fold_in` is shared with the BPR model.
 """
@@ -18,9 +21,12 @@ from typing import Self
 
 import numpy as np
 
-from shoprec.data.interactions import InteractionData, histories_to_csr
+from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import EvalSet
 from shoprec.models.base import Recommender
+from shoprec.models.ranking import pick_on_validation, recency_weights
+
+RECENCY_GRID: tuple[float, ...] = (1.0, 0.8, 0.5, 0.2)
 
 
 class ALS(Recommender):
@@ -37,18 +43,24 @@ class ALS(Recommender):
     random_state : int
     num_threads : int
         Threads for implicit's solver (0 = all cores); BLAS is held to one thread.
+    recency : float or None
+        Fold-in confidence decay per step back in the history; None: chosen from
+        `recency_grid` by validation NDCG@10 when `fit` gets `valid` (no refit), else 1.
+    recency_grid : sequence of float
     """
 
     name = "als"
 
     def __init__(
         self,
-        factors: int = 64,
+        factors: int = 128,
         regularization: float = 0.1,
         alpha: float = 10.0,
         iterations: int = 15,
         random_state: int = 0,
         num_threads: int = 0,
+        recency: float | None = None,
+        recency_grid: Sequence[float] = RECENCY_GRID,
     ):
         self.factors = factors
         self.regularization = regularization
@@ -56,6 +68,8 @@ class ALS(Recommender):
         self.iterations = iterations
         self.random_state = random_state
         self.num_threads = num_threads
+        self.recency = recency
+        self.recency_grid = recency_grid
 
     def fit(self, data: InteractionData, valid: EvalSet | None = None) -> Self:
         if self.factors < 1 or self.iterations < 1 or self.alpha <= 0 or self.regularization < 0:
@@ -76,12 +90,15 @@ class ALS(Recommender):
             )
             model.fit(x, show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        choose_recency(self, valid)
         return self
 
     def user_vectors(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """Folded-in user factors, shape (B, factors)."""
         self._check_fitted()
-        return fold_in(self.item_factors_, histories, self.regularization, self.alpha)
+        return fold_in(
+            self.item_factors_, histories, self.regularization, self.alpha, self.recency_
+        )
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """u . y_j for the folded-in u. Shape (B, n_items)."""
@@ -98,6 +115,7 @@ def fold_in(
     histories: Sequence[np.ndarray],
     regularization: float,
     alpha: float,
+    recency: float = 1.0,
 ) -> np.ndarray:
     """Solve each history's user vector against fixed item factors (the ALS user step).
 
@@ -108,6 +126,7 @@ def fold_in(
     item_factors : np.ndarray, shape (n_items, f)
     histories : B arrays of item indices
     regularization, alpha : as in ALS
+    recency : confidence decay per step back in the history (1: plain ALS user step)
 
     Returns
     -------
@@ -120,7 +139,7 @@ def fold_in(
     n_items, f = y.shape
     if len(histories) == 0:
         return np.zeros((0, f), dtype=np.float32)
-    x = histories_to_csr([np.asarray(h, dtype=np.int64) for h in histories], n_items)
+    x = recency_weights(histories, n_items, recency)
     with threadpool_limits(1, "blas"):
         solver = AlternatingLeastSquares(
             factors=f, regularization=regularization, alpha=alpha, dtype=np.float32
@@ -128,6 +147,17 @@ def fold_in(
         solver.item_factors = y
         users = solver.recalculate_user(np.arange(x.shape[0]), x)
     return np.asarray(users, dtype=np.float32).reshape(len(histories), f)
+
+
+def choose_recency(model: Recommender, valid: EvalSet | None) -> None:
+    """Set `model.recency_`: the given `recency`, else the best of `recency_grid` on
+    validation, else 1. Shared by the fold-in models (ALS, BPR)."""
+    grid = [model.recency] if model.recency is not None else list(model.recency_grid)
+    if not grid or not all(0 < r <= 1 for r in grid):
+        raise ValueError(f"{type(model).__name__}: recency values must be in (0, 1]")
+    model.recency_ = float(grid[0]) if model.recency is not None or valid is None else 1.0
+    if model.recency is None and valid is not None and len(valid):
+        _, model.valid_ndcg_ = pick_on_validation(model, "recency_", grid, valid)
 
 
 def cosine_neighbours(

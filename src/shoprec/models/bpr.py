@@ -17,7 +17,7 @@ import numpy as np
 
 from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import EvalSet
-from shoprec.models.als import cosine_neighbours, fold_in
+from shoprec.models.als import RECENCY_GRID, choose_recency, cosine_neighbours, fold_in
 from shoprec.models.base import Recommender
 
 
@@ -37,6 +37,10 @@ class BPR(Recommender):
     random_state : int
     num_threads : int
         Threads for implicit's SGD (0 = all cores; more threads are not bit-reproducible).
+    recency : float or None
+        Fold-in confidence decay per step back (see `shoprec.models.als`); None: chosen
+        from `recency_grid` on validation when `fit` gets `valid`, else 1.
+    recency_grid : sequence of float
     """
 
     name = "bpr"
@@ -51,6 +55,8 @@ class BPR(Recommender):
         fold_in_alpha: float = 10.0,
         random_state: int = 0,
         num_threads: int = 0,
+        recency: float | None = None,
+        recency_grid: Sequence[float] = RECENCY_GRID,
     ):
         self.factors = factors
         self.learning_rate = learning_rate
@@ -60,6 +66,8 @@ class BPR(Recommender):
         self.fold_in_alpha = fold_in_alpha
         self.random_state = random_state
         self.num_threads = num_threads
+        self.recency = recency
+        self.recency_grid = recency_grid
 
     def fit(self, data: InteractionData, valid: EvalSet | None = None) -> Self:
         if self.factors < 1 or self.iterations < 1 or self.learning_rate <= 0:
@@ -83,13 +91,18 @@ class BPR(Recommender):
         factors = np.asarray(model.item_factors, dtype=np.float32)
         self.item_factors_ = factors[:, :-1].copy()
         self.item_bias_ = factors[:, -1].copy()
+        choose_recency(self, valid)
         return self
 
     def user_vectors(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """Folded-in user factors, shape (B, factors)."""
         self._check_fitted()
         return fold_in(
-            self.item_factors_, histories, self.fold_in_regularization, self.fold_in_alpha
+            self.item_factors_,
+            histories,
+            self.fold_in_regularization,
+            self.fold_in_alpha,
+            self.recency_,
         )
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:

@@ -34,3 +34,19 @@ def test_fit_is_reproducible_and_scores_from_history() -> None:
     h = [np.array([1, 2]), np.array([], dtype=np.int64)]
     s = a.score(h)
     assert s.shape == (2, d.n_items) and (s[1] == 0).all()  # empty history: zero vector
+
+
+def test_recency_fold_in_weights_latest_events_more() -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(10, 3)).astype(np.float32)
+    with threadpool_limits(1, "blas"):
+        ref = AlternatingLeastSquares(factors=3, regularization=0.5, alpha=2.0)
+    ref.item_factors = y
+    # history [4, 7, 4]: item 4 weighs 0.25 + 1, item 7 weighs 0.5
+    x = sp.csr_matrix(([1.25, 0.5], ([0, 0], [4, 7])), shape=(1, 10), dtype=np.float32)
+    want = ref.recalculate_user(np.arange(1), x)
+    got = fold_in(y, [np.array([4, 7, 4])], 0.5, 2.0, recency=0.5)
+    np.testing.assert_allclose(got, want.reshape(1, 3), atol=1e-5)
