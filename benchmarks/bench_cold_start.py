@@ -200,6 +200,7 @@ def run_cold_items_games() -> None:
     out = cold_items(
         data,
         {"MiniLM titles": {"text_backend": "minilm"}, "TF-IDF titles": {"text_backend": "tfidf"}},
+        key="games",
     )
     write("cold_items_games", {"dataset": "Amazon-Games-2018 (titles)", **out})
 
