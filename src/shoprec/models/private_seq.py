@@ -89,7 +89,8 @@ class PrivateSeqModule(nn.Module):
         return F.cross_entropy(self(batch["items"]), batch["targets"], reduction="none")
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.per_example_loss(batch).mean()
+        per = self.per_example_loss(batch)
+        return per.mean() if len(per) else per.sum()  # a Poisson batch may be empty
 
     def score_items(self, seqs: torch.Tensor) -> torch.Tensor:
         return self(seqs)
