@@ -91,17 +91,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown_rows(out_dir: Path, tag: str, datasets: list[str]) -> str:
-    """One Markdown table row per (dataset, model) from saved result files."""
+    """One Markdown table row per (dataset, model) from saved result files.
+
+    `tag` may list several tags ("classic,mf"): a model found under a later tag replaces
+    the same model's row from an earlier one (a re-run of some models).
+    """
     cols = ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"]
     lines = [
         "| dataset | model | " + " | ".join(cols) + " | train s | eval s |",
         "|---|---|" + "---|" * (len(cols) + 2),
     ]
     for ds in datasets:
-        path = out_dir / f"accuracy_{tag}_{ds}.json"
-        if not path.exists():
-            continue
-        for r in json.loads(path.read_text())["results"]:
+        rows: dict[str, dict] = {}
+        for t in tag.split(","):
+            path = out_dir / f"accuracy_{t}_{ds}.json"
+            if path.exists():
+                rows.update({r["model"]: r for r in json.loads(path.read_text())["results"]})
+        for r in rows.values():
             vals = " | ".join(f"{r[c]:.4f}" for c in cols)
             lines.append(
                 f"| {ds} | {r['model']} | {vals} | {r['train_seconds']:.1f} | "

@@ -50,11 +50,14 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write results as JSON here")
     ] = None,
+    slices: Annotated[
+        bool, typer.Option("--slices", help="Also print NDCG@10 per user / item slice")
+    ] = False,
 ) -> None:
     """Full-ranking offline evaluation (test split) of one or more models."""
     from shoprec.evaluation.datasets import load_dataset
     from shoprec.evaluation.harness import run
-    from shoprec.evaluation.report import rich_table, write_json
+    from shoprec.evaluation.report import rich_table, slice_table, write_json
     from shoprec.models import registry
 
     names = [m.strip() for m in models.split(",") if m.strip()]
@@ -89,6 +92,8 @@ def evaluate(
     except ValueError as exc:
         _fail(str(exc))
     out.print(rich_table(report, title=f"shoprec evaluate: {data.name}"))
+    if slices:
+        out.print(slice_table(report))
     if json_out is not None:
         write_json(report, json_out)
         console.print(f"wrote {json_out}")

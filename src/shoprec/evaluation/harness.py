@@ -95,7 +95,7 @@ def evaluate(
     n_items = train.n_items
     kmax = max(max(ks), list_k)
     ranks: list[np.ndarray] = []
-    lists = np.zeros((n, list_k), dtype=np.int64)
+    lists = np.zeros((n, min(list_k, n_items)), dtype=np.int64)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         hist = evalset.histories[start:stop]
@@ -107,7 +107,7 @@ def evaluate(
             )
         ranks.extend(target_ranks(scores, hist, evalset.targets[start:stop]))
         idx, _ = top_k(mask_history_(scores, hist), kmax)
-        lists[start:stop] = idx[:, :list_k]
+        lists[start:stop] = idx[:, : lists.shape[1]]
         if progress is not None:
             progress(stop, n)
 

@@ -85,3 +85,24 @@ def rich_table(report: Report, title: str = ""):
         cells = [f"{r.metrics.get(c, float('nan')):.4f}" for c in TABLE_COLUMNS]
         table.add_row(r.model, *cells, f"{r.train_seconds:.1f}", f"{r.eval_seconds:.1f}")
     return table
+
+
+def slice_table(report: Report, metric: str = "NDCG@10"):
+    """A `rich.table.Table`: `metric` per slice (rows) and model (columns), with user counts."""
+    from rich.table import Table
+
+    names: list[str] = []
+    for r in report.results:
+        names.extend(k for k in r.slices if k not in names)
+    table = Table(title=f"{metric} by slice (test split)")
+    table.add_column("slice")
+    table.add_column("users", justify="right")
+    for r in report.results:
+        table.add_column(r.model, justify="right")
+    for name in names:
+        users = next((r.slices[name]["users"] for r in report.results if name in r.slices), 0)
+        cells = [
+            f"{r.slices[name][metric]:.4f}" if name in r.slices else "-" for r in report.results
+        ]
+        table.add_row(name, f"{users:,}", *cells)
+    return table

@@ -169,7 +169,8 @@ def test_cli_evaluate(tmp_path, data: InteractionData) -> None:
             "popularity,itemknn",
             "--json",
             str(out),
-        ],  # fmt: skip
+            "--slices",
+        ],
     )
     assert res.exit_code == 0, res.output
     got = json.loads(out.read_text())
@@ -177,5 +178,16 @@ def test_cli_evaluate(tmp_path, data: InteractionData) -> None:
     assert got["dataset"]["users"] == 40
     assert got["results"][1]["HR@10"] > got["results"][0]["HR@10"]
     assert "ILD@10" in got["results"][0]
+    assert "by slice" in res.output and "hist[0,5)" in res.output
     bad = CliRunner().invoke(app, ["evaluate", "--data", str(path), "--models", "nope"])
     assert bad.exit_code == 2
+
+
+def test_catalog_smaller_than_list_length() -> None:
+    """Regression: a catalog of fewer than 10 items broke the top-10 list buffer."""
+    d = InteractionData.from_sequences({"u1": list("abcd"), "u2": list("bcde"), "u3": list("acde")})
+    split = make_split(d, "loo")
+    from shoprec.models.popularity import Popularity
+
+    m, _ = harness.evaluate(Popularity().fit(split.train), split.test, split.train)
+    assert 0 < m["coverage@10"] <= 1.0 and m["HR@10"] == 1.0
