@@ -1,14 +1,14 @@
 """`shoprec` command line: each subcommand module registers its commands on `app`."""
 
-from shoprec.cli.app import app
-
 # Each import registers that module's subcommands; add one line per module.
-from shoprec.cli import data_commands  # noqa: E402,F401  ingest, stats, generate
-from shoprec.cli import eval_commands  # noqa: E402,F401  evaluate
-from shoprec.cli import serve_commands  # noqa: E402,F401  serve, mint-key
-from shoprec.cli import train_commands  # noqa: E402,F401  train
-from shoprec.cli import privacy_commands  # noqa: E402,F401  forget-user, train-private, audit-privacy
-
-from shoprec.cli import demo_command  # noqa: E402,F401  demo
+from shoprec.cli import (  # noqa: F401
+    data_commands,  # ingest, stats, generate
+    demo_command,  # demo
+    eval_commands,  # evaluate
+    privacy_commands,  # forget-user, purge-expired, rekey-users, train-private, audit-privacy
+    serve_commands,  # serve, mint-key
+    train_commands,  # train
+)
+from shoprec.cli.app import app
 
 __all__ = ["app"]
