@@ -41,6 +41,7 @@ class ModelResult:
     slices: dict[str, dict[str, float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    chosen: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -199,6 +200,7 @@ def run(
             slices=slices,
             params=_jsonable(model.get_params()),
             note=note,
+            chosen=learned_settings(model),
         )
         results.append(res)
         if on_result is not None:
@@ -211,8 +213,21 @@ def run(
     return Report(dataset=dataset, protocol=protocol, results=results)
 
 
+def learned_settings(model: Recommender) -> dict[str, Any]:
+    """Scalar learned state (`l2_`, `recency_`, ...): what fit chose on validation."""
+    return {
+        k: v.item() if isinstance(v, np.generic) else v
+        for k, v in vars(model).items()
+        if k.endswith("_")
+        and not k.startswith("_")
+        and isinstance(v, int | float | str | bool | np.generic)
+    }
+
+
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in params.items():
+        if isinstance(v, tuple):
+            v = list(v)
         out[k] = v if isinstance(v, int | float | str | bool | type(None) | list | dict) else str(v)
     return out

@@ -47,6 +47,8 @@ def result_to_dict(res: ModelResult) -> dict[str, Any]:
         row.setdefault(key, value)
     row["slices"] = res.slices
     row["params"] = res.params
+    if res.chosen:
+        row["chosen"] = res.chosen
     if res.note:
         row["note"] = res.note
     return _clean(row)
