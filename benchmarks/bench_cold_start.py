@@ -340,7 +340,7 @@ def run_warm_games() -> None:
         "warm_games",
         {
             "dataset": "Amazon-Games-2018 (titles, MiniLM)",
-            **warm(load_games(), {"text_backend": "minilm"}),
+            **warm(load_games(), {"text_backend": "minilm"}, n_eval=5000),
         },
     )
 
