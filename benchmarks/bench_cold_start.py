@@ -316,7 +316,7 @@ def warm(data: InteractionData, content_params: dict, n_eval: int = 10000, seed:
         "hybrid ALS": HybridMF(random_state=seed).fit(split.train, content=knn.item_vectors_),
     }
     res: dict[str, dict] = {"content kNN alone": evaluate_among(knn, test)}
-    grid = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    grid = (0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
     for bname, base in bases.items():
         curve = {w: m["NDCG@10"] for w, m in blend_metrics(base, knn, valid, grid).items()}
         best_w = max(curve, key=lambda w: (curve[w], -w))
