@@ -190,6 +190,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=3000)
     ap.add_argument("--items", type=int, default=1500)
     ap.add_argument("--models", default="", help="registry models as retrievers, comma list")
+    ap.add_argument("--model-params", default="{}", help='JSON, e.g. {"sasrec": {"epochs": 20}}')
     ap.add_argument("--eval-users", type=int, default=2000)
     ap.add_argument("--ranker-users", type=int, default=5000)
     ap.add_argument("--k", type=int, default=10)
@@ -204,7 +205,11 @@ def main() -> None:
     name, data = load(args)
     models = tuple(m for m in args.models.split(",") if m)
     cfg = PipelineConfig(
-        models=models, refit_full=False, ranker_max_users=args.ranker_users, seed=args.seed
+        models=models,
+        model_params=json.loads(args.model_params),
+        refit_full=False,
+        ranker_max_users=args.ranker_users,
+        seed=args.seed,
     )
     t0 = time.perf_counter()
     result = train_pipeline(data, cfg, log=print)
