@@ -274,6 +274,22 @@ def test_closed_store_refuses(store_url: str) -> None:
         s.count_events()
 
 
+def test_postgres_store_reconnects_after_the_server_drops_it(pg_session: str) -> None:
+    import psycopg
+
+    # Backend-specific: only a server can drop the connection. The schema goes at session end.
+    with open_store(f"{PG_URL}?schema={pg_session}_reconnect") as s:
+        s.add_events([ev("u1", "i1", "view", 1.0)])
+        pid = s._conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            s.count_events()  # the call that meets the dropped connection fails...
+        res = s.add_events([ev("u1", "i1", "view", 1.0), ev("u1", "i2", "view", 2.0)])
+        assert (res.inserted, res.duplicates) == (1, 1)  # ...the next one reconnects
+        assert s.count_events() == 2
+
+
 def test_concurrent_writers_lose_nothing(store: Store) -> None:
     def work(t: int) -> None:
         for b in range(5):

@@ -51,26 +51,42 @@ class PostgresStore(SQLStore):
 
     def __init__(self, conninfo: str, schema: str | None = None, url: str = "") -> None:
         super().__init__(url or conninfo)
-        import psycopg
-
         if schema is not None and not _IDENT.match(schema):
             raise ValueError(f"bad PostgreSQL schema name {schema!r}: use letters, digits and _")
+        self.conninfo = conninfo
         self.schema = schema
+        self._last_id = 0
+        self._conn = self._connect()
+        self._create_schema()
+        self._create_staging()
+
+    def _connect(self) -> Any:
+        import psycopg
+
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise ValueError(f"cannot connect to PostgreSQL store {self.url!r}: {exc}") from exc
-        if schema:
-            self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            self._conn.execute(f'SET search_path TO "{schema}"')
-        self._create_schema()
-        self._last_id = 0
+        if self.schema:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(f'SET search_path TO "{self.schema}"')
+        return conn
+
+    def _create_staging(self) -> None:
         # Temporary tables live in the session's own schema and empty themselves at commit.
         for table in ("events", "items", "users"):
             self._conn.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE {table}) "
                 "ON COMMIT DELETE ROWS"
             )
+
+    def _heal(self) -> None:
+        if self._conn.broken or self._conn.closed:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = self._connect()
+                self._create_staging()
 
     def _transaction(self) -> AbstractContextManager[Any]:
         return self._conn.transaction()

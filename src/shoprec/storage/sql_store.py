@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -199,6 +199,21 @@ class SQLStore(Store):
         if self._conn is None:
             raise ValueError(f"store {self.url!r} is closed")
 
+    def _heal(self) -> None:
+        """Replace a connection the server dropped (backends that can lose one override)."""
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Exclusive use of the connection, reopened first if the server had dropped it.
+
+        A call that meets a dropped connection fails; the next one reconnects. Retrying the
+        failed write is safe: event inserts and upserts are idempotent.
+        """
+        with self._lock:
+            self._require_open()
+            self._heal()
+            yield
+
     def _create_schema(self) -> None:
         with self._transaction():
             for stmt in DDL:
@@ -225,8 +240,7 @@ class SQLStore(Store):
         if not unique:
             return AddResult(0, len(events))
         rows = list(unique.values())
-        with self._lock:
-            self._require_open()
+        with self._session():
             with self._transaction():
                 inserted = self._insert_events(rows)
         return AddResult(inserted, len(events) - inserted)
@@ -234,8 +248,7 @@ class SQLStore(Store):
     def upsert_items(self, items: Sequence[Item]) -> int:
         rows = unique_last(item_row(it) for it in items)
         if rows:
-            with self._lock:
-                self._require_open()
+            with self._session():
                 with self._transaction():
                     self._upsert("items", ITEM_DB_COLUMNS, rows)
         return len(rows)
@@ -243,23 +256,20 @@ class SQLStore(Store):
     def upsert_users(self, users: Sequence[User]) -> int:
         rows = unique_last((u.user_id, _json(u.attributes or {})) for u in users)
         if rows:
-            with self._lock:
-                self._require_open()
+            with self._session():
                 with self._transaction():
                     self._upsert("users", USER_DB_COLUMNS, rows)
         return len(rows)
 
     def delete_user(self, user_id: str) -> dict[str, int]:
-        with self._lock:
-            self._require_open()
+        with self._session():
             with self._transaction():
                 n_events = self._exec("DELETE FROM events WHERE user_id = ?", (user_id,))
                 n_users = self._exec("DELETE FROM users WHERE user_id = ?", (user_id,))
         return {"events": n_events, "users": n_users}
 
     def purge_events_before(self, ts: float) -> int:
-        with self._lock:
-            self._require_open()
+        with self._session():
             with self._transaction():
                 return self._exec("DELETE FROM events WHERE ts < ?", (float(ts),))
 
@@ -273,8 +283,7 @@ class SQLStore(Store):
         if since is not None:
             sql += " WHERE ts >= ?"
             params = (float(since),)
-        with self._lock:
-            self._require_open()
+        with self._session():
             rows = self._query(sql + " ORDER BY ts, id", params)
         n = len(EVENT_COLUMNS)
         cols = list(zip(*rows, strict=True)) if rows else [()] * n
@@ -289,8 +298,7 @@ class SQLStore(Store):
         return pd.DataFrame(data, columns=list(EVENT_COLUMNS))
 
     def items_frame(self) -> pd.DataFrame:
-        with self._lock:
-            self._require_open()
+        with self._session():
             rows = self._query(f"SELECT {', '.join(ITEM_DB_COLUMNS)} FROM items ORDER BY item_id")
         items = [_item_from_row(r) for r in rows]
         frame = pd.DataFrame(
@@ -303,8 +311,7 @@ class SQLStore(Store):
         return frame
 
     def users_frame(self) -> pd.DataFrame:
-        with self._lock:
-            self._require_open()
+        with self._session():
             rows = self._query("SELECT user_id, attributes FROM users ORDER BY user_id")
         return pd.DataFrame(
             {
@@ -317,8 +324,7 @@ class SQLStore(Store):
     def get_items(self, ids: Iterable[str]) -> dict[str, Item]:
         wanted = list(dict.fromkeys(ids))
         out: dict[str, Item] = {}
-        with self._lock:
-            self._require_open()
+        with self._session():
             for chunk in _chunks(wanted, _IN_CHUNK):
                 marks = ", ".join("?" * len(chunk))
                 rows = self._query(
@@ -332,8 +338,7 @@ class SQLStore(Store):
     def user_events(self, user_id: str, limit: int = 50) -> list[Event]:
         if limit <= 0:
             return []
-        with self._lock:
-            self._require_open()
+        with self._session():
             rows = self._query(
                 "SELECT user_id, item_id, event_type, ts, value, session_id, event_id, context "
                 "FROM events WHERE user_id = ? ORDER BY ts DESC, id DESC LIMIT ?",
@@ -342,13 +347,11 @@ class SQLStore(Store):
         return [_event_from_row(r) for r in reversed(rows)]
 
     def count_events(self) -> int:
-        with self._lock:
-            self._require_open()
+        with self._session():
             return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            self._require_open()
+        with self._session():
             by_type = self._query("SELECT event_type, COUNT(*) FROM events GROUP BY event_type")
             item_counts = self._query(
                 "SELECT COUNT(*) FROM events WHERE item_id IS NOT NULL GROUP BY item_id"
