@@ -77,7 +77,7 @@ class TopUp(Reranker):
     """Cuts the list to k and fills a short list with trending available items.
 
     It walks the catalog's fallback order (time-decayed popularity, new items last) in
-    chunks, keeping items the rules allow, so a response has k items whenever the catalog
+    doubling chunks, keeping items the rules allow, so a response has k items whenever the catalog
     allows. A per-category cap, when set, is honoured first and relaxed only if needed.
     """
 
@@ -107,8 +107,11 @@ class TopUp(Reranker):
             if cap
             else None
         )
-        for start in range(0, len(order), self.chunk):
-            block = order[start : start + self.chunk]
+        start, size = 0, self.chunk
+        while start < len(order):
+            # chunks double, so a narrow filter over a large catalog costs a few vector passes
+            block = order[start : start + size]
+            start, size = start + size, size * 2
             block = block[self.rules.allowed(query, block) & ~np.isin(block, taken)]
             if cap and len(block):
                 block, over = self._cap(block, cat_counts, need - n_picked)
