@@ -57,7 +57,8 @@ class FederatedConfig:
     dp_noise_multiplier: float = 0.0  # > 0: DP-FedAvg (server-side fixed clipping)
     dp_clip: float = 1.0  # L2 bound on each client's update under DP-FedAvg
     dp_delta: float | None = None  # default 1 / (10 n_clients)
-    lr_schedule: str = "cosine"  # clients' learning rate across rounds: cosine | linear | constant
+    lr_schedule: str = "constant"  # clients' learning rate across rounds: cosine|linear|constant
+    server_momentum: float = 0.0  # > 0: FedAvgM (Hsu et al. 2019), server-side momentum
     seed: int = 0
 
 
@@ -231,7 +232,12 @@ def federated_train(
     (rounds, clients, bytes sent per round, privacy spent under DP-FedAvg).
     """
     flwr = _flwr()
-    from flwr.server.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg
+    from flwr.common import ndarrays_to_parameters
+    from flwr.server.strategy import (
+        DifferentialPrivacyServerSideFixedClipping,
+        FedAvg,
+        FedAvgM,
+    )
 
     if not 0 < cfg.fraction_fit <= 1:
         raise ValueError("fraction_fit must be in (0, 1]")
@@ -244,9 +250,20 @@ def federated_train(
     global_w = get_weights(model.module_)
     n_sampled = max(1, round(cfg.fraction_fit * cfg.n_clients))
     dp = cfg.dp_noise_multiplier > 0
-    strategy: Any = FedAvg(
-        fraction_fit=cfg.fraction_fit, fraction_evaluate=0.0, fit_metrics_aggregation_fn=_mean_loss
-    )
+    if cfg.server_momentum > 0:
+        strategy: Any = FedAvgM(
+            fraction_fit=cfg.fraction_fit,
+            fraction_evaluate=0.0,
+            fit_metrics_aggregation_fn=_mean_loss,
+            server_momentum=cfg.server_momentum,
+            initial_parameters=ndarrays_to_parameters(global_w),
+        )
+    else:
+        strategy = FedAvg(
+            fraction_fit=cfg.fraction_fit,
+            fraction_evaluate=0.0,
+            fit_metrics_aggregation_fn=_mean_loss,
+        )
     if dp:
         strategy = DifferentialPrivacyServerSideFixedClipping(
             strategy, cfg.dp_noise_multiplier, cfg.dp_clip, n_sampled
