@@ -114,23 +114,30 @@ def run_federated(args: argparse.Namespace) -> None:
         "machine": "2 cores, no GPU",
     }
     t0 = time.perf_counter()
-    central = _model(args)
-    fit_private(central, split.train, math.inf)  # same model, no DP, shared loop
-    payload["centralised"] = {
-        "test_ndcg@10": evaluate_ndcg(central, split.test, 10),
-        "epochs": args.epochs,
-        "seconds": time.perf_counter() - t0,
-    }
+    epochs = args.epochs * args.local_epochs  # the same passes over the data as federated
+    if args.central_from:  # the same centralised run, measured before
+        payload["centralised"] = json.loads(Path(args.central_from).read_text())["centralised"]
+        payload["centralised"]["from"] = args.central_from
+    else:
+        central = _model(args, epochs=epochs)
+        fit_private(central, split.train, math.inf)  # same model, no DP, shared loop
+        payload["centralised"] = {
+            "test_ndcg@10": evaluate_ndcg(central, split.test, 10),
+            "epochs": epochs,
+            "seconds": time.perf_counter() - t0,
+        }
     print("centralised", payload["centralised"], flush=True)
     _write(args.out, payload)
     cfg = FederatedConfig(
         n_clients=args.clients,
         rounds=args.epochs,
-        local_epochs=1,
+        local_epochs=args.local_epochs,
         fraction_fit=args.fraction_fit,
         seed=args.seed,
         dp_noise_multiplier=args.fed_noise,
         dp_clip=args.fed_clip,
+        server_momentum=args.server_momentum,
+        lr_schedule=args.lr_schedule,
     )
     t0 = time.perf_counter()
     fed, report = federated_train(lambda: _model(args), split.train, cfg)
@@ -192,6 +199,9 @@ def main() -> None:
     ap.add_argument("--fraction-fit", type=float, default=1.0)
     ap.add_argument("--fed-noise", type=float, default=0.0, help="> 0: DP-FedAvg")
     ap.add_argument("--fed-clip", type=float, default=1.0)
+    ap.add_argument("--server-momentum", type=float, default=0.0, help="> 0: FedAvgM")
+    ap.add_argument("--lr-schedule", default="constant", help="clients' rate across rounds")
+    ap.add_argument("--central-from", default=None, help="reuse this JSON's centralised run")
     ap.add_argument("--mia-users", type=int, default=4000, help="mia: members + non-members")
     args = ap.parse_args()
     torch.set_num_threads(1)
