@@ -37,6 +37,8 @@ class Case:
     sequential: bool = False  # learns order (i -> i + 2 must hold)
 
 
+TINY_TORCH: dict[str, Any] = {"dim": 16, "epochs": 30, "lr": 0.01, "max_len": 10, "dropout": 0.0, "batch_size": 64, "num_threads": 1}
+
 CASES: list[Case] = [
     Case("popularity", personal=False),
     Case("trending", personal=False),
@@ -54,6 +56,13 @@ CASES: list[Case] = [
             "num_threads": 1,
         },
     ),
+    Case("seqrules", sequential=True),
+    Case("attrknn", personal=False),  # no attributes in the toy data: popularity only
+    Case("sasrec", {**TINY_TORCH, "layers": 1, "heads": 1}, sequential=True),
+    Case("gru4rec", {**TINY_TORCH, "epochs": 60, "lr": 0.02, "patience": 60}, sequential=True),
+    Case("two_tower", {**TINY_TORCH, "negatives": "full", "temperature": 0.1}),
+    Case("blend", {"members": [["seqrules", {}], ["attrknn", {}]]}, sequential=True),
+    Case("best", sequential=True),
 ]
 
 

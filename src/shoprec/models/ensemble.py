@@ -57,8 +57,8 @@ class Blend(Recommender):
         self,
         members: Sequence[Sequence[Any]] = (),
         weights: Sequence[float] | None = None,
-        grid_steps: int = 8,
-        max_select_users: int | None = 6000,
+        grid_steps: int = 6,
+        max_select_users: int | None = 5000,
         random_state: int = 0,
     ):
         self.members = members
@@ -205,8 +205,8 @@ class Best(Blend):
         self,
         members: Sequence[Sequence[Any]] = BEST_MEMBERS,
         weights: Sequence[float] | None = None,
-        grid_steps: int = 8,
-        max_select_users: int | None = 6000,
+        grid_steps: int = 6,
+        max_select_users: int | None = 5000,
         random_state: int = 0,
     ):
         super().__init__(members, weights, grid_steps, max_select_users, random_state)

@@ -100,13 +100,15 @@ class TagBag(nn.Module):
     n_tags, dim : int
     """
 
-    def __init__(self, indptr: np.ndarray, indices: np.ndarray, n_tags: int, dim: int):
+    def __init__(
+        self, indptr: np.ndarray, indices: np.ndarray, n_tags: int, dim: int, std: float = 0.02
+    ):
         super().__init__()
         indptr = np.concatenate([indptr, indptr[-1:]])  # pad item: empty bag
         self.register_buffer("offsets", torch.as_tensor(indptr[:-1], dtype=torch.long))
         self.register_buffer("flat", torch.as_tensor(indices, dtype=torch.long))
         self.bag = nn.EmbeddingBag(max(n_tags, 1), dim, mode="mean")
-        nn.init.normal_(self.bag.weight, std=0.02)
+        nn.init.normal_(self.bag.weight, std=std)
 
     def all_items(self) -> torch.Tensor:
         """Attribute vector of every item (and the pad), shape (n_items + 1, D)."""

@@ -47,9 +47,10 @@ class TwoTowerModule(nn.Module):
     ):
         super().__init__()
         self.n_items = n_items
+        # unit-scale inputs: the towers end in a normalisation, and tiny inputs would leave
+        # every item vector pointing the same way (the MLP biases), with vanishing gradients
         self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
-        nn.init.normal_(self.item_emb.weight, std=0.02)
-        self.tags = TagBag(indptr, indices, n_tags, dim) if n_tags else None
+        self.tags = TagBag(indptr, indices, n_tags, dim, std=1.0) if n_tags else None
         self.item_mlp = _mlp(2 * dim, dim, dropout)
         self.user_mlp = _mlp(2 * dim, dim, dropout)
         self.drop = nn.Dropout(dropout)
