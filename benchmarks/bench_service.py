@@ -485,6 +485,8 @@ def client(args: argparse.Namespace) -> None:
     ids = users + [f"stranger-{i}" for i in range(len(users) // 9)]
     rnd.shuffle(ids)
     paths = [f"/v1/recommendations?user_id={u}&k={args.k}" for u in ids]
+    if args.k == 0:  # the floor: GET /health through the same server and client
+        paths = ["/health"]
     asyncio.run(_drive(args.port, paths, 1, args.warmup, args.k))
     out = [asyncio.run(_drive(args.port, paths, c, args.seconds, args.k)) for c in args.connections]
     print(json.dumps(out))
@@ -528,6 +530,12 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['errors']} |"
             )
+    floor = result.get("health_floor")
+    if floor:
+        lines.append(
+            f"| GET /health (HTTP floor) | | 1 | 1 | {floor['rps']:,.0f} | {floor['p50_ms']:.2f} | "
+            f"{floor['p95_ms']:.2f} | {floor['p99_ms']:.2f} | {floor['errors']} |"
+        )
     ref = result.get("references", {})
     if ref:
         lines += [
@@ -611,6 +619,10 @@ def main() -> None:
         try:
             log(f"{setup}: server up in {startup:.0f}s; driving load")
             runs = run_client(port, users_file, args.seconds, args.connections, 10)
+            if setup == "exact":
+                floor = run_client(port, users_file, min(args.seconds, 5), [1], 0)[0]
+                result["health_floor"] = floor
+                log(f"GET /health c=1: p50 {floor['p50_ms']:.2f} p99 {floor['p99_ms']:.2f} ms")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
