@@ -47,6 +47,15 @@ def parse_id(
     raw: Mapping[str, Any], name: str, source: str, record: int, required: bool = True
 ) -> str | None:
     v = raw.get(name)
+    # fast path: the common case, a clean non-empty string id (ingest spends most time here)
+    if (
+        type(v) is str
+        and v
+        and len(v) <= MAX_ID_LENGTH
+        and v.isprintable()
+        and not (v[0].isspace() or v[-1].isspace())
+    ):
+        return v
     if _empty(v):
         if required:
             raise RecordError(source, record, name, "missing")

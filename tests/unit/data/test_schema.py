@@ -107,3 +107,19 @@ def test_parse_event_never_raises_anything_but_record_error(raw):
         assert err.reason
     else:
         assert e.user_id and math.isfinite(e.timestamp)
+
+
+@given(st.text(max_size=300))
+def test_parse_id_fast_path_agrees_with_the_rules(s):
+    from shoprec.data.schema import MAX_ID_LENGTH, parse_id
+
+    try:
+        got = parse_id({"user_id": s}, "user_id", "t", 1)
+    except RecordError as err:
+        stripped = s.strip()
+        assert (
+            not stripped or len(stripped) > MAX_ID_LENGTH or any(c in stripped for c in "\x00\n\r")
+        ), err
+    else:
+        assert got == s.strip() and got and len(got) <= MAX_ID_LENGTH
+        assert not any(c in got for c in "\x00\n\r")
