@@ -60,7 +60,9 @@ def test_cold_users_see_their_first_n_events(data):
         for u, h, row in zip(ev.users, ev.histories, ev.targets, strict=True):
             assert np.array_equal(h, seqs[u][:n]) and row.indices.tolist() == [seqs[u][n]]
     assert not np.isin(s.warm_test.users, s.cold_users).any() and len(s.warm_test) > 0
-    for u, h, row in zip(s.cold_last.users, s.cold_last.histories, s.cold_last.targets, strict=True):
+    for u, h, row in zip(
+        s.cold_last.users, s.cold_last.histories, s.cold_last.targets, strict=True
+    ):
         assert np.array_equal(h, seqs[u][:-1]) and row.indices.tolist() == [seqs[u][-1]]
 
 
