@@ -175,7 +175,7 @@ def latency(args: argparse.Namespace) -> None:
         }
         print(name, out["cases"][name])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"pipeline_latency_{n_items}.json"
+    path = RESULTS / f"pipeline_latency_{n_items}_{'+'.join(models) or 'no_model'}.json"
     path.write_text(json.dumps(out, indent=2))
     print("wrote", path)
 

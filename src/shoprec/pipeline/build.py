@@ -226,7 +226,10 @@ def train_pipeline(
 
 
 def train_artifact(
-    data: InteractionData, out: str | Path, config: PipelineConfig | None = None, log: Log = _quiet,
+    data: InteractionData,
+    out: str | Path,
+    config: PipelineConfig | None = None,
+    log: Log = _quiet,
     erasures: list[str] | None = None,
 ) -> tuple[Path, TrainResult]:
     """Train and write a new artifact version under `out` (and point `latest` at it);
