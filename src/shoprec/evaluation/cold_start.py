@@ -160,11 +160,9 @@ def rank_metrics(
 ) -> dict[str, float]:
     """HR@k and NDCG@k (means over rows) from target ranks.
 
-    `target_ranks` ranks each target as if it were the only one (other targets masked), so
-    with several targets two can share rank 0; the j-th best target (0-based) is really at
-    position rank + j, which keeps NDCG <= 1.
+    `target_ranks` gives each target its position in the ranked list (other targets above
+    it included), so NDCG stays <= 1 with several targets.
     """
-    ranks = [np.sort(r) + np.arange(len(r)) for r in ranks]
     n_targets = np.diff(targets.indptr)
     out: dict[str, float] = {}
     for k in ks:

@@ -43,10 +43,23 @@ def target_ranks(
         h = histories_to_csr(histories, n_items)
         rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
         scores[rows, h.indices] = -np.inf
-    # other targets of the same row must not push a target down
+    # Position in the ranked list: non-target items scoring >= the target (ties count
+    # against it), plus the row's other targets scoring strictly higher. Two targets never
+    # share a position, so NDCG stays <= 1 with several targets.
     scores[tgt_rows, targets.indices] = -np.inf
     higher = (scores[tgt_rows] >= tgt_scores[:, None]).sum(axis=1)
-    return np.split(higher, targets.indptr[1:-1])
+    per_row = np.split(tgt_scores, targets.indptr[1:-1])
+    above = [(s[None, :] > s[:, None]).sum(axis=1) + _tie_order(s) for s in per_row]
+    ranks = higher + (np.concatenate(above) if above else 0)
+    return np.split(ranks, targets.indptr[1:-1])
+
+
+def _tie_order(s: np.ndarray) -> np.ndarray:
+    """Among targets with equal scores, 0, 1, 2... in column order (one list position each)."""
+    if len(s) < 2:
+        return np.zeros(len(s), dtype=np.int64)
+    same = s[None, :] == s[:, None]
+    return np.tril(same, k=-1).sum(axis=1)
 
 
 def flatten_ranks(ranks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
