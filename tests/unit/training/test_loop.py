@@ -77,7 +77,7 @@ def test_early_stopping_restores_the_best_weights():
     assert result.best_score == pytest.approx(1.0)
     # the last evaluated weight ranked the target second; the restored one ranks it first
     assert result.history[-1]["valid_ndcg@10"] == pytest.approx(1 / math.log2(3))
-    assert float(model.module_.w) < 0
+    assert float(model.module_.w.detach()) < 0
     assert len(result.history) == result.best_epoch + 2
 
 
@@ -100,7 +100,7 @@ def test_without_validation_the_last_weights_are_kept():
     model = _Model(start=0.0, goal=1.0)
     result = train(model, None, TrainingConfig(epochs=30, lr=0.1, warmup=0.0, schedule="constant"))
     assert result.stopped == "epochs"
-    assert float(model.module_.w) == pytest.approx(1.0, abs=0.2)
+    assert float(model.module_.w.detach()) == pytest.approx(1.0, abs=0.2)
 
 
 def test_invalid_config_is_rejected():
