@@ -95,7 +95,43 @@ def build_pipeline(
     lens = np.array([len(s) for s in seqs], np.int64)
     indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
     items = np.concatenate(seqs).astype(np.int64) if seqs else np.zeros(0, np.int64)
-    return Pipeline(catalog, retrievers, None, cfg, data.users, (indptr, items))
+    pipe = Pipeline(catalog, retrievers, None, cfg, data.users, (indptr, items))
+    _attach_cold_start(pipe, data, cfg, log)
+    return pipe
+
+
+CONTENT_COLUMNS = ("title", "description", "category", "brand", "tags")
+
+
+def _has_content(table: pd.DataFrame | None) -> bool:
+    if table is None or len(table) == 0:
+        return False
+    for col in CONTENT_COLUMNS:
+        if (
+            col in table
+            and table[col].map(lambda v: isinstance(v, str | list) and len(v) > 0).any()
+        ):
+            return True
+    return False
+
+
+def _attach_cold_start(
+    pipe: Pipeline, data: InteractionData, cfg: PipelineConfig, log: Log
+) -> None:
+    """Content similarity, new items (from content) and onboarding (segment popularity across
+    categories) as ordinary retrievers, when the catalog carries content."""
+    from shoprec.pipeline.cold_start import OnboardingRetriever, attach_cold_start
+
+    if cfg.content and _has_content(data.item_table):
+        from shoprec.features.fusion import ContentEncoder
+
+        t0 = time.perf_counter()
+        enc = ContentEncoder(text_backend=cfg.content_text_backend, random_state=cfg.seed)
+        enc.fit(data.item_table)
+        attach_cold_start(pipe, data, enc, onboarding=cfg.onboarding)
+        log(f"fitted content, new_items, onboarding in {time.perf_counter() - t0:.1f}s")
+    elif cfg.onboarding:
+        pipe.add_retriever(OnboardingRetriever().fit(data, pipe.catalog))
 
 
 def ranker_examples(pipeline: Pipeline, evalset: EvalSet) -> tuple[np.ndarray, ...]:

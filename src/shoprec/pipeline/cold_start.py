@@ -180,6 +180,8 @@ class OnboardingRetriever(Retriever):
         self.segment_scores_: dict[str, np.ndarray] = {}
         self.user_codes_: dict[str, np.ndarray] = {}
         for col, table in seg.tables_.items():
+            if not table:  # a column with no usable value (e.g. no user records)
+                continue
             values = np.array(sorted(table), dtype=str)
             self.segment_values_[col] = values
             self.segment_scores_[col] = np.stack([table[v] for v in values])

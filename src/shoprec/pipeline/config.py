@@ -31,6 +31,9 @@ class PipelineConfig:
     item_to_item_neighbours: int = 50  # successors kept per item
     recent_items: int = 5  # latest history items that seed item-to-item and content
     trending: bool = True
+    content: bool = True  # content-similarity and new-item sources when items have text/category
+    content_text_backend: str = "tfidf"  # tfidf (fast) | minilm | auto
+    onboarding: bool = True  # segment popularity spread across categories, for new shoppers
     trending_half_life_days: float = 7.0
     n_candidates: int = 200  # per retriever
     max_history: int = 50  # most recent items passed to models

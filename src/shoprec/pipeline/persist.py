@@ -124,6 +124,8 @@ def load_artifact(path: str | Path, verify: bool = True) -> Pipeline:
     ArtifactError
         Another format version, a missing or corrupt file, or a payload that cannot be read.
     """
+    import shoprec.pipeline.cold_start  # noqa: F401  registers the cold-start retriever kinds
+
     folder, manifest = read_manifest(path, verify=verify)
     try:
         spec = json.loads((folder / "pipeline.json").read_text())
@@ -159,4 +161,9 @@ def load_artifact(path: str | Path, verify: bool = True) -> Pipeline:
         for k in ("version", "created_at", "fingerprint", "metrics", "erasures", "format_version")
     }
     info["path"] = str(folder)
-    return Pipeline(catalog, retrievers, ranker, config, users, histories, campaigns, info)
+    pipeline = Pipeline(catalog, retrievers, ranker, config, users, histories, campaigns, info)
+    # posted items get content vectors at once, as in the pipeline that was saved
+    from shoprec.pipeline.cold_start import install_content_hook
+
+    install_content_hook(pipeline)
+    return pipeline

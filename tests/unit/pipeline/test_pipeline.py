@@ -63,7 +63,8 @@ def test_out_of_stock_never_appears_and_updates_take_effect_at_once(data):
 
 
 def test_new_item_exists_at_once(data):
-    p = make_pipeline(data, exploration_slots=1, exploration_min_k=4)
+    # content sources off: this checks the exploration slot alone
+    p = make_pipeline(data, exploration_slots=1, exploration_min_k=4, content=False)
     p.update_items(
         [{"item_id": "fresh", "title": "Fresh", "category": "Dept0 > C0", "price": 5.0, "stock": 2}]
     )
@@ -81,7 +82,8 @@ def test_new_item_exists_at_once(data):
 
 
 def test_top_up_fills_to_k_and_stops_at_catalog(data):
-    p = make_pipeline(data, model=False)  # the c*_9 items are only reachable by top-up
+    # without content sources the c*_9 items are only reachable by top-up
+    p = make_pipeline(data, model=False, content=False, onboarding=False)
     recs = p.recommend(RecRequest(k=58, history=["c1_1"]))
     assert len(recs) == 58 and len(set(ids(recs))) == 58
     assert any("fallback" in r.explanation["sources"] for r in recs)
@@ -214,3 +216,42 @@ def test_fast_enough_on_small_shop(data):
     per = (time.perf_counter() - t0) / 50
     assert per < 0.05, per  # generous: the real latency figures live in the benchmarks
     assert np.isfinite(per)
+
+
+def test_default_pipeline_finds_a_posted_item_by_its_content(data):
+    p = make_pipeline(data, model=False)
+    assert {"content", "new_items", "onboarding"} <= set(p.sources)
+    p.update_items(
+        [
+            {
+                "item_id": "fresh",
+                "title": "Item 0-1",
+                "category": "Dept0 > C0",
+                "price": 5.0,
+                "stock": 2,
+            }
+        ]
+    )
+    recs = p.retrieve("new_items", RecRequest(k=10, history=["c0_1"]), 5)
+    assert ids(recs)[0] == "fresh"  # the only new item, and it matches the history's category
+    assert "fresh" in ids(p.retrieve("content", RecRequest(k=10, history=["c0_1"]), 10))
+
+
+def test_loaded_artifact_embeds_posted_items(data, tmp_path):
+    from shoprec.pipeline.persist import load_artifact, save_artifact
+
+    save_artifact(make_pipeline(data, model=False), tmp_path)
+    p = load_artifact(tmp_path)
+    assert {"content", "new_items", "onboarding"} <= set(p.sources)
+    p.update_items(
+        [
+            {
+                "item_id": "fresh",
+                "title": "Item 0-1",
+                "category": "Dept0 > C0",
+                "price": 5.0,
+                "stock": 2,
+            }
+        ]
+    )
+    assert ids(p.retrieve("new_items", RecRequest(k=10, history=["c0_1"]), 5))[0] == "fresh"
