@@ -140,13 +140,30 @@ def fold_in(
     if len(histories) == 0:
         return np.zeros((0, f), dtype=np.float32)
     x = recency_weights(histories, n_items, recency)
-    with threadpool_limits(1, "blas"):
+    key = (id(y), float(regularization), float(alpha))
+    hit = _SOLVERS.get(key)
+    if hit is not None and hit[0] is y:
+        solver = hit[1]
+    else:
         solver = AlternatingLeastSquares(
             factors=f, regularization=regularization, alpha=alpha, dtype=np.float32
         )
         solver.item_factors = y
+        _SOLVERS[key] = (y, solver)
+        while len(_SOLVERS) > _MAX_SOLVERS:
+            _SOLVERS.pop(next(iter(_SOLVERS)))
+    # a request folds in a handful of users: an OpenMP pool start would cost more than the
+    # solve; offline batches use every core
+    solver.num_threads = 1 if len(histories) < 64 else 0
+    with threadpool_limits(1, "blas"):
+        # the solver keeps Y^T Y after the first call: O(n_items f^2) once, not per request
         users = solver.recalculate_user(np.arange(x.shape[0]), x)
     return np.asarray(users, dtype=np.float32).reshape(len(histories), f)
+
+
+_SOLVERS: dict[tuple[int, float, float], tuple[np.ndarray, object]] = {}
+"""Fold-in solvers by item-factor array (identity checked), so serving reuses Y^T Y."""
+_MAX_SOLVERS = 8
 
 
 def choose_recency(model: Recommender, valid: EvalSet | None) -> None:

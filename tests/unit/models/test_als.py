@@ -50,3 +50,21 @@ def test_recency_fold_in_weights_latest_events_more() -> None:
     want = ref.recalculate_user(np.arange(1), x)
     got = fold_in(y, [np.array([4, 7, 4])], 0.5, 2.0, recency=0.5)
     np.testing.assert_allclose(got, want.reshape(1, 3), atol=1e-5)
+
+
+def test_fold_in_reuses_its_solver_and_gives_the_same_vectors():
+    """Regression: each fold-in used to build a new solver and recompute Y^T Y (O(n_items f^2)
+    per request)."""
+    import numpy as np
+
+    from shoprec.models import als
+
+    y = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    hist = [np.array([1, 2, 3]), np.array([7])]
+    als._SOLVERS.clear()
+    a = als.fold_in(y, hist, 0.1, 10.0)
+    assert len(als._SOLVERS) == 1
+    b = als.fold_in(y, hist, 0.1, 10.0)
+    assert len(als._SOLVERS) == 1 and np.allclose(a, b)
+    als.fold_in(y.copy(), hist, 0.1, 10.0)  # another factor array: its own solver
+    assert len(als._SOLVERS) == 2
