@@ -56,6 +56,7 @@ CASES: list[Case] = [
             "num_threads": 1,
         },
     ),
+    Case("hybrid", {"factors": 4, "regularization": 0.1, "alpha": 1.0}),
     Case("seqrules", sequential=True),
     Case("attrknn", personal=False),  # no attributes in the toy data: popularity only
     Case("sasrec", {**TINY_TORCH, "layers": 1, "heads": 1}, sequential=True),
