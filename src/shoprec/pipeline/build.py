@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shoprec.config import Config, EventWeights, section
+from shoprec.config import Config, section
+from shoprec.data.cleaning import build_interactions
 from shoprec.data.interactions import InteractionData
 from shoprec.data.pseudonymize import PrivacyConfig
 from shoprec.data.splits import EvalSet, Split, leave_one_out
@@ -294,24 +295,8 @@ def interactions_from_frames(
 ) -> InteractionData:
     """Events, catalog and users frames -> InteractionData through the cleaning chain
     (bots, outliers, feedback strength, k-core: `shoprec.data.cleaning`)."""
-    try:
-        from shoprec.data.cleaning import build_interactions
-    except ImportError:  # an older data layer: weight event types directly
-        build_interactions = None
-    if build_interactions is not None:
-        data, _report = build_interactions(events, items, users, cfg.cleaning)
-        return data
-    weights: EventWeights = cfg.cleaning.weights
-    ev = events[events["item_id"].notna()].copy()
-    ev["weight"] = ev["event_type"].map(lambda t: float(getattr(weights, str(t), 0.0)))
-    ev = ev[ev["weight"] > 0]
-    if items is not None:
-        items = items.drop(columns=[c for c in ("attributes",) if c in items])
-    return InteractionData.from_frame(
-        ev[["user_id", "item_id", "timestamp", "weight"]],
-        items,
-        None if users is None else users[["user_id"]],
-    )
+    data, _report = build_interactions(events, items, users, cfg.cleaning)
+    return data
 
 
 def train_from_store(
