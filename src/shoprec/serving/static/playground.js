@@ -102,14 +102,23 @@ async function loadHistory() {
   }
 }
 
+// Each user action takes a ticket; only the latest action may write its outcome, so a slow
+// refresh (e.g. fired by leaving the key field) never hides the answer to a newer click.
+let actionTicket = 0;
+
+function finalStatus(ticket, text, isError) {
+  if (ticket === actionTicket) setStatus(text, isError);
+}
+
 async function refresh(resetDiff) {
   if (resetDiff) lastItems = [];
+  const ticket = ++actionTicket;
   try {
     setStatus("Loading...");
     await Promise.all([loadRecs(), loadHistory()]);
-    setStatus("Showing " + $("user").value.trim() + ".");
+    finalStatus(ticket, "Showing " + $("user").value.trim() + ".");
   } catch (err) {
-    setStatus(String(err.message || err), true);
+    finalStatus(ticket, String(err.message || err), true);
   }
 }
 
@@ -120,14 +129,18 @@ async function sendEvent(ev) {
   if (!user || !item) { setStatus("Pick a user and an item first.", true); return; }
   const event = { user_id: user, item_id: item, event_type: $("event-type").value,
                   timestamp: Date.now() / 1000 };
+  const ticket = ++actionTicket;
   try {
     const out = await api("/v1/events", { method: "POST", headers: headers(true),
                                           body: JSON.stringify([event]) });
-    if (out.rejected.length) { setStatus("Rejected: " + out.rejected[0].reason, true); return; }
+    if (out.rejected.length) {
+      finalStatus(ticket, "Rejected: " + out.rejected[0].reason, true);
+      return;
+    }
     await Promise.all([loadRecs(), loadHistory()]);
-    setStatus("Event sent; new items are highlighted.");
+    finalStatus(ticket, "Event sent; new items are highlighted.");
   } catch (err) {
-    setStatus(String(err.message || err), true);
+    finalStatus(ticket, String(err.message || err), true);
   }
 }
 
