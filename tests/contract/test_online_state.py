@@ -16,21 +16,11 @@ import pytest
 from shoprec.storage import open_online_state
 from shoprec.storage.online_state import OnlineState
 from shoprec.types import Event
+from tests.services import REDIS_URL, require_redis
 
 BACKENDS = ["memory", "redis"]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 Factory = Callable[..., OnlineState]
-
-
-def _redis_unreachable() -> str | None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,12 +29,7 @@ def make_state(request: pytest.FixtureRequest) -> Iterator[Factory]:
     opened: list[OnlineState] = []
     prefix = f"shoprec_test:{os.getpid()}:{uuid.uuid4().hex[:8]}:"
     if request.param == "redis":
-        why = _redis_unreachable()
-        if why is not None:
-            msg = f"Redis at {REDIS_URL} UNREACHABLE, online-state contract NOT run on it: {why}"
-            if os.environ.get("SHOPREC_REQUIRE_SERVICES") == "1":
-                pytest.fail(msg)
-            pytest.skip(msg)
+        require_redis("online-state contract")
 
     def make(max_events: int = 100, suffix: str = "") -> OnlineState:
         if request.param == "memory":

@@ -21,32 +21,16 @@ from shoprec.storage import open_store
 from shoprec.storage.base import EVENT_COLUMNS, ITEM_COLUMNS, Store
 from shoprec.storage.ingest import ingest
 from shoprec.types import Event, Item, User
+from tests.services import PG_URL, require_pg
 
 BACKENDS = ["sqlite", "postgresql"]
-PG_URL = "postgresql://127.0.0.1:5432/test"
 SESSION_TOKEN = f"shoprec_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-
-
-def _pg_unreachable() -> str | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 @pytest.fixture(scope="session")
 def pg_session() -> Iterator[str]:
     """Schema-name prefix for this test session; drops leftovers at the end."""
-    why = _pg_unreachable()
-    if why is not None:
-        msg = f"PostgreSQL at {PG_URL} UNREACHABLE, store contract NOT run on it: {why}"
-        if os.environ.get("SHOPREC_REQUIRE_SERVICES") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_pg("store contract")
     yield SESSION_TOKEN
     import psycopg
 

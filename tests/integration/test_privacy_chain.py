@@ -26,10 +26,9 @@ from shoprec.storage import open_store
 from shoprec.storage.artifacts import read_manifest
 from shoprec.storage.erasure import ErasureLog, pending_erasures
 from shoprec.storage.ingest import ingest
+from tests.services import PG_URL, REDIS_URL, require_pg, require_redis, unreachable
 from tests.unit.serving.shop import events_frame, items_frame
 
-PG_URL = "postgresql://127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET = "chain-test-secret-0123456789"
 PII = ["jane.doe@example.com", "+44 20 7946 0958", "203.0.113.77", "12 Baker Street", "Jane Marple"]
 
@@ -38,31 +37,12 @@ def raw(u: str) -> str:
     return f"shopper-raw-{u}"  # distinctive, so a substring scan has no false hits
 
 
-def _reachable(kind: str) -> bool:
-    try:
-        if kind == "pg":
-            import psycopg
-
-            with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-        else:
-            import redis
-
-            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
-        if os.environ.get("SHOPREC_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{kind} unreachable")
-        return False
-    return True
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shop.db'}"
         return
-    if not _reachable("pg"):
-        pytest.skip("PostgreSQL unreachable")
+    require_pg("privacy chain")
     schema = f"privacy_chain_{uuid.uuid4().hex[:8]}"
     yield f"{PG_URL}?schema={schema}"
     import psycopg
@@ -73,9 +53,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def online_url() -> Iterator[str]:
-    if not _reachable("redis"):
-        yield "memory://"
+    if unreachable("redis") and os.environ.get("SHOPREC_REQUIRE_SERVICES") != "1":
+        yield "memory://"  # the chain still runs; only the Redis scan is lost
         return
+    require_redis("privacy chain")
     prefix = f"shoprec_privacy_test:{uuid.uuid4().hex[:8]}:"
     yield f"{REDIS_URL}?prefix={prefix}"
     import redis

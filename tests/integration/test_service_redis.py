@@ -14,20 +14,12 @@ from shoprec.serving.app import create_app
 from shoprec.serving.auth import hash_key, mint_key
 from shoprec.serving.settings import ApiKeySpec, ServingSettings
 from shoprec.storage import open_store
+from tests.services import REDIS_URL, require_redis
 from tests.unit.serving.shop import T0, fill_store, save_shop_artifact
 
-REDIS = "redis://127.0.0.1:6379/0"
 
-
-def redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_two_instances_share_online_state(tmp_path: Path) -> None:
+    require_redis("service with shared online state")
     store_url = f"sqlite:///{tmp_path / 'shop.db'}"
     with open_store(store_url) as store:
         fill_store(store)
@@ -37,7 +29,7 @@ def test_two_instances_share_online_state(tmp_path: Path) -> None:
     settings = ServingSettings(
         artifacts=str(tmp_path / "artifacts"),
         store_url=store_url,
-        online_url=f"{REDIS}?prefix={prefix}",
+        online_url=f"{REDIS_URL}?prefix={prefix}",
         api_keys=(ApiKeySpec(hash_key(key), ("admin",), "ops"),),
         reload_poll_s=0.0,
     )
@@ -65,15 +57,15 @@ def test_two_instances_share_online_state(tmp_path: Path) -> None:
                 b.get("/v1/recommendations", params=params).json()["items"][0]["item_id"] == "i10"
             )
     finally:
-        client = redis.Redis.from_url(REDIS)
+        client = redis.Redis.from_url(REDIS_URL)
         for k in client.scan_iter(match=prefix + "*"):
             client.delete(k)
         client.close()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_shoprec_serve_with_two_workers(tmp_path: Path) -> None:
+    require_redis("service with shared online state")
     import httpx
 
     from tests.unit.serving.live import live_server
@@ -93,7 +85,7 @@ def test_shoprec_serve_with_two_workers(tmp_path: Path) -> None:
         "--workers",
         "2",
         "--online",
-        f"{REDIS}?prefix={prefix}",
+        f"{REDIS_URL}?prefix={prefix}",
         "--keys-file",
         str(tmp_path / "keys"),
         "--reload-poll",
@@ -123,7 +115,7 @@ def test_shoprec_serve_with_two_workers(tmp_path: Path) -> None:
         assert log.count("Started server process") == 2  # two workers really ran
         assert "w-shopper" not in log and key not in log
     finally:
-        client = redis.Redis.from_url(REDIS)
+        client = redis.Redis.from_url(REDIS_URL)
         for k in client.scan_iter(match=prefix + "*"):
             client.delete(k)
         client.close()
