@@ -179,6 +179,15 @@ def pick_on_validation(
     return best, scores
 
 
+def recent_items(histories: Sequence[np.ndarray], last: int, n_items: int) -> list[np.ndarray]:
+    """The last `last` items of each history (0: all), dropping indices outside the catalog."""
+    out = []
+    for h in histories:
+        r = np.asarray(h, dtype=np.int64)[-last:] if last else np.asarray(h, dtype=np.int64)
+        out.append(r[(r >= 0) & (r < n_items)])
+    return out
+
+
 def recency_weights(histories: Sequence[np.ndarray], n_items: int, recency: float) -> sp.csr_matrix:
     """(B, n_items) CSR: the item p steps before the latest weighs recency**p (summed)."""
     lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))

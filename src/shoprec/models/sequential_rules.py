@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import EvalSet
 from shoprec.models.base import Recommender
+from shoprec.models.ranking import recency_weights, recent_items
 
 
 class SequentialRules(Recommender):
@@ -93,24 +94,7 @@ class SequentialRules(Recommender):
         """Scores (B, n_items): decayed sum of the transition rows of the recent items."""
         self._check_fitted()
         n = self.transitions_.shape[0]
-        indptr = [0]
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        for h in histories:
-            recent = np.asarray(h[-self.last :], dtype=np.int64)[::-1]
-            recent = recent[(recent >= 0) & (recent < n)]
-            cols.append(recent)
-            vals.append(self.decay ** np.arange(len(recent), dtype=np.float32))
-            indptr.append(indptr[-1] + len(recent))
-        q = sp.csr_matrix(
-            (
-                np.concatenate(vals) if vals else np.zeros(0, np.float32),
-                np.concatenate(cols) if cols else np.zeros(0, np.int64),
-                indptr,
-            ),
-            shape=(len(histories), n),
-        )
-        q.sum_duplicates()  # a repeated item adds its weights
+        q = recency_weights(recent_items(histories, self.last, n), n, self.decay)
         out = (q @ self.transitions_).toarray().astype(np.float32)
         out += self.pop_weight * self.popularity_[None, :]
         return out
