@@ -123,29 +123,22 @@ def demo(
     known = [
         u for u in shop.users["user_id"] if u in by_user.groups and len(by_user.get_group(u)) >= 8
     ]
+    shown: dict[str, tuple] = {}  # user -> (history events, recommendations)
     for user_id in known[:3]:
         hist = by_user.get_group(user_id).tail(30)
-        request = RecRequest(
-            user_id=user_id,
-            k=5,
-            history=tuple((r.item_id, r.event_type, float(r.timestamp)) for r in hist.itertuples()),
-        )
-        _show_user(user_id, hist.tail(5), pipe.recommend(request), titles, cats)
+        events_seen = _as_events(hist)
+        recs = pipe.recommend(RecRequest(user_id=user_id, k=5, history=events_seen))
+        shown[user_id] = (events_seen, recs)
+        _show_user(user_id, hist.tail(5), recs, titles, cats)
 
     _step(7, "Feedback: the shopper clicks something new; the next list changes at once")
     user_id = known[0]
     hist = by_user.get_group(user_id).tail(30)
-    before = pipe.recommend(
-        RecRequest(
-            user_id=user_id,
-            k=5,
-            history=tuple((r.item_id, r.event_type, float(r.timestamp)) for r in hist.itertuples()),
-        )
-    )
+    events_seen, before = shown[user_id]
     other = shop.items[(shop.items["category"] != cats[hist.item_id.iloc[-1]])]["item_id"].iloc[0]
     now = float(hist.timestamp.max()) + 60
     clicked = (
-        *((r.item_id, r.event_type, float(r.timestamp)) for r in hist.itertuples()),
+        *events_seen,
         (other, "view", now),
         (other, "click", now + 5),
         (other, "add_to_cart", now + 30),
@@ -169,6 +162,11 @@ def demo(
         f"\n[green]demo finished in {time.perf_counter() - t_start:.1f}s[/green]; "
         f"files under {out_dir}/, serve it with:\n  shoprec serve --artifacts {out_dir / 'artifacts'} --store {url}"
     )
+
+
+def _as_events(frame) -> tuple[tuple[str, str, float], ...]:
+    """(item_id, event_type, timestamp) per row, oldest first: a request's history."""
+    return tuple((r.item_id, r.event_type, float(r.timestamp)) for r in frame.itertuples())
 
 
 def _show_user(user_id, hist, recs, titles, cats) -> None:
