@@ -3,7 +3,8 @@ and membership inference with and without DP.
 
 Usage (2 cores, no GPU; run with `nice -n 10`):
     python benchmarks/bench_privacy.py dp --data ../shared/data/Beauty/Beauty.txt \
-        --epsilons inf,8,4,1 --out benchmarks/results/privacy_dp_beauty.json
+        --item-attributes ../shared/data/Beauty/Beauty_item2attributes.json \
+        --item-repr attributes --epsilons inf,8,4,1 --out benchmarks/results/privacy_dp_beauty.json
     python benchmarks/bench_privacy.py federated --data ../shared/data/Beauty/Beauty.txt \
         --out benchmarks/results/privacy_federated_beauty.json
     python benchmarks/bench_privacy.py mia --data ../shared/data/Beauty/Beauty.txt \
@@ -14,6 +15,8 @@ history masked, NDCG@10 on the test targets (`shoprec.models.ranking.evaluate_nd
 model is `PrivateSeq` (SASRec-style, one example per user per step); epsilon = inf is the
 same model and recipe without clipping or noise. No validation-based early stopping for any
 run (it would spend privacy), so every run trains the same fixed number of epochs.
+`--epsilons 0` evaluates the untrained model: with `--item-repr attributes` that is what the
+public catalog alone gives (no private data read, so epsilon 0).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from shoprec.models.ranking import evaluate_ndcg
 warnings.filterwarnings("ignore", message="Full backward hook")
 
 
-def _read(path: str) -> Any:
-    """Sequence text (`user item item ...`) or a RecBole `.inter` file."""
-    return read_recbole_inter(path) if path.endswith(".inter") else read_seq(path)
+def _read(path: str, item_attributes: str | None = None) -> Any:
+    """Sequence text (`user item item ...`, optional item2attributes JSON) or a RecBole
+    `.inter` file."""
+    return read_recbole_inter(path) if path.endswith(".inter") else read_seq(path, item_attributes)
 
 
 def _model(args: argparse.Namespace, **over: Any) -> PrivateSeq:
@@ -47,9 +51,14 @@ def _model(args: argparse.Namespace, **over: Any) -> PrivateSeq:
         heads=2,
         dropout=args.dropout,
         max_len=args.max_len,
+        item_repr=args.item_repr,
+        id_dim=args.id_dim,
+        prior_last=args.prior_last,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
+        weight_decay=args.weight_decay,
+        warmup=args.warmup,
         random_state=args.seed,
         num_threads=1,
     )
@@ -64,8 +73,9 @@ def _write(path: str, payload: dict[str, Any]) -> None:
 
 def run_dp(args: argparse.Namespace) -> None:
     from shoprec.privacy.dp import fit_private
+    from shoprec.privacy.federated import init_model
 
-    data = _read(args.data)
+    data = _read(args.data, args.item_attributes)
     split = leave_one_out(data)
     runs = []
     payload: dict[str, Any] = {
@@ -79,23 +89,29 @@ def run_dp(args: argparse.Namespace) -> None:
         eps = float(eps_s)
         model = _model(args)
         t0 = time.perf_counter()
-        report = fit_private(model, split.train, eps, max_grad_norm=args.max_grad_norm)
+        if eps == 0:  # no training: what the public catalog alone gives (no private data)
+            report = None
+            init_model(model, split.train)
+        else:
+            report = fit_private(model, split.train, eps, max_grad_norm=args.max_grad_norm)
         seconds = time.perf_counter() - t0
         ndcg = evaluate_ndcg(model, split.test, 10)
         runs.append(
             {
                 "target_epsilon": eps_s,
-                "privacy": report.as_dict(),
+                "privacy": report.as_dict() if report else {"epsilon": 0.0, "untrained": True},
                 "test_ndcg@10": ndcg,
                 "train_seconds": seconds,
+                "train_log": getattr(model, "train_log_", None),
             }
         )
         ref = next((r["test_ndcg@10"] for r in runs if r["target_epsilon"] == "inf"), None)
         for r in runs:
             r["ratio_to_non_private"] = r["test_ndcg@10"] / ref if ref else None
+        spent = f"spent={report.epsilon:.3f} sigma={report.noise_multiplier:.3f} " if report else ""
         print(
-            f"eps={eps_s} spent={report.epsilon:.3f} sigma={report.noise_multiplier:.3f} "
-            f"steps={report.steps} NDCG@10={ndcg:.4f} ({seconds:.0f}s)",
+            f"eps={eps_s} {spent}steps={report.steps if report else 0} NDCG@10={ndcg:.4f} "
+            f"({seconds:.0f}s)",
             flush=True,
         )
         _write(args.out, payload)
@@ -105,7 +121,7 @@ def run_federated(args: argparse.Namespace) -> None:
     from shoprec.privacy.dp import fit_private
     from shoprec.privacy.federated import FederatedConfig, federated_train
 
-    data = _read(args.data)
+    data = _read(args.data, args.item_attributes)
     split = leave_one_out(data)
     payload: dict[str, Any] = {
         "benchmark": "federated",
@@ -155,7 +171,7 @@ def run_federated(args: argparse.Namespace) -> None:
 def run_mia(args: argparse.Namespace) -> None:
     from shoprec.privacy.audit import audit_membership
 
-    data = _read(args.data)
+    data = _read(args.data, args.item_attributes)
     payload: dict[str, Any] = {
         "benchmark": "membership_inference",
         "data": args.data,
@@ -189,6 +205,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15, help="epochs; federated: rounds")
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--item-attributes", default=None, help="item2attributes JSON (seq data)")
+    ap.add_argument("--item-repr", default="id", help="PrivateSeq item_repr: id | attributes")
+    ap.add_argument("--id-dim", type=int, default=0, help="attributes: per-item correction rank")
+    ap.add_argument("--prior-last", type=int, default=5, help="attributes: prior's last items")
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--warmup", type=float, default=0.02, help="fraction of steps warming up")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--max-len", type=int, default=20)

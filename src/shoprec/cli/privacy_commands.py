@@ -143,11 +143,25 @@ def rekey_users_cmd(
     out.print(_table("Re-keyed", moved))
 
 
-def _data_split(data: Path, fmt: str | None) -> Any:
+def _data_split(data: Path, fmt: str | None, item_attributes: Path | None = None) -> Any:
     from shoprec.data.splits import leave_one_out
     from shoprec.evaluation.datasets import load_dataset
 
-    return leave_one_out(load_dataset(data, fmt))
+    return leave_one_out(load_dataset(data, fmt, item_attributes))
+
+
+AttrsOpt = Annotated[
+    Path | None,
+    typer.Option("--item-attributes", help="item2attributes JSON (public catalog attributes)"),
+]
+ItemReprOpt = Annotated[
+    str,
+    typer.Option(
+        help="'attributes': item vectors from the catalog's attributes (DP-friendly; needs "
+        "attributes), 'id': per-item tables"
+    ),
+]
+IdDimOpt = Annotated[int, typer.Option(help="attributes: rank of the per-item correction")]
 
 
 def _private_model(**params: Any) -> Any:
@@ -169,6 +183,9 @@ def train_private_cmd(
     lr: float = 5e-3,
     dim: int = 64,
     max_len: int = 20,
+    item_attributes: AttrsOpt = None,
+    item_repr: ItemReprOpt = "id",
+    id_dim: IdDimOpt = 0,
     json_out: JsonOpt = None,
 ) -> None:
     """DP-SGD training of PrivateSeq (per-user guarantee); (epsilon, delta) in the artifact."""
@@ -176,7 +193,7 @@ def train_private_cmd(
     from shoprec.privacy.dp import fit_private
     from shoprec.storage.artifacts import write_artifact
 
-    split = _data_split(data, fmt)
+    split = _data_split(data, fmt, item_attributes)
     model = _private_model(
         epochs=epochs,
         batch_size=batch_size,
@@ -184,6 +201,8 @@ def train_private_cmd(
         dim=dim,
         max_len=max_len,
         dropout=0.0,
+        item_repr=item_repr,
+        id_dim=id_dim,
         progress=True,
     )
     report = fit_private(model, split.train, _epsilon(epsilon), delta, max_grad_norm)
@@ -215,13 +234,16 @@ def train_federated_cmd(
     fmt: Annotated[str | None, typer.Option("--format")] = None,
     batch_size: int = 32,
     lr: float = 2e-3,
+    item_attributes: AttrsOpt = None,
+    item_repr: ItemReprOpt = "id",
+    id_dim: IdDimOpt = 0,
     json_out: JsonOpt = None,
 ) -> None:
     """FedAvg (Flower strategies) over simulated clients that keep their own events."""
     from shoprec.models.ranking import evaluate_ndcg
     from shoprec.privacy.federated import FederatedConfig, federated_train
 
-    split = _data_split(data, fmt)
+    split = _data_split(data, fmt, item_attributes)
     cfg = FederatedConfig(
         n_clients=clients,
         rounds=rounds,
@@ -231,7 +253,14 @@ def train_federated_cmd(
         dp_clip=dp_clip,
     )
     model, report = federated_train(
-        lambda: _private_model(batch_size=batch_size, lr=lr, max_len=20, dropout=0.0),
+        lambda: _private_model(
+            batch_size=batch_size,
+            lr=lr,
+            max_len=20,
+            dropout=0.0,
+            item_repr=item_repr,
+            id_dim=id_dim,
+        ),
         split.train,
         cfg,
     )
@@ -256,13 +285,16 @@ def audit_privacy_cmd(
     epochs: int = 60,
     batch_size: int = 64,
     lr: float = 5e-3,
+    item_attributes: AttrsOpt = None,
+    item_repr: ItemReprOpt = "id",
+    id_dim: IdDimOpt = 0,
     json_out: JsonOpt = None,
 ) -> None:
     """Membership inference (loss-threshold attack) against models trained with/without DP."""
     from shoprec.evaluation.datasets import load_dataset
     from shoprec.privacy.audit import audit_membership
 
-    dataset = load_dataset(data, fmt)
+    dataset = load_dataset(data, fmt, item_attributes)
     table = Table(title="Membership inference (loss threshold)")
     for col in ("epsilon", "spent", "attack AUC", "advantage", "members", "non-members"):
         table.add_column(col)
@@ -270,7 +302,13 @@ def audit_privacy_cmd(
     for e in epsilons.split(","):
         res = audit_membership(
             lambda: _private_model(
-                epochs=epochs, batch_size=batch_size, lr=lr, max_len=20, dropout=0.0
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                max_len=20,
+                dropout=0.0,
+                item_repr=item_repr,
+                id_dim=id_dim,
             ),
             dataset,
             _epsilon(e),

@@ -29,25 +29,104 @@ from torch import nn
 
 from shoprec.data.interactions import InteractionData
 from shoprec.models.layers import pad_histories
-from shoprec.models.torch_base import TorchRecommender
+from shoprec.models.torch_base import TorchRecommender, tag_csr
+
+
+def attribute_tables(
+    indptr: np.ndarray, indices: np.ndarray, n_items: int, n_tags: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Public item x attribute tables from the catalog's attribute CSR (`tag_csr`).
+
+    Returns
+    -------
+    ids : (n_items + 1, K) long
+        Each item's attribute ids, padded with `n_tags` (the pad item has none).
+    w_in : (n_items + 1, K) float
+        Input weights: the item's IDF weights divided by their sum (a weighted mean).
+    w_out : (n_items + 1, K) float
+        Output weights: the IDF weights divided by their L2 norm (unit-length item rows).
+
+    IDF is ``log((n + 1) / (df + 1))`` over the catalog, as in `AttributeKNN`: a brand shared
+    by a few items weighs more than a top-level category. Nothing here reads interactions.
+    """
+    lengths = np.diff(indptr)
+    k = max(int(lengths.max()) if len(lengths) else 0, 1)
+    df = np.bincount(indices, minlength=n_tags).astype(np.float64)
+    idf = np.log((n_items + 1.0) / (df + 1.0))
+    ids = np.full((n_items + 1, k), n_tags, dtype=np.int64)
+    w = np.zeros((n_items + 1, k), dtype=np.float64)
+    rows = np.repeat(np.arange(n_items), lengths)
+    cols = np.arange(len(indices)) - np.repeat(indptr[:-1], lengths)
+    ids[rows, cols] = indices
+    w[rows, cols] = idf[indices]
+    w_in = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+    w_out = w / np.maximum(np.sqrt((w**2).sum(axis=1, keepdims=True)), 1e-12)
+    return (
+        torch.as_tensor(ids),
+        torch.as_tensor(w_in, dtype=torch.float32),
+        torch.as_tensor(w_out, dtype=torch.float32),
+    )
+
+
+class AttributeGate(nn.Module):
+    """``x * weight``: one learned scale per attribute for the public attribute prior.
+
+    Opacus has no per-sample rule for this layer and derives it with functorch (cheap: one
+    weight vector).
+    """
+
+    def __init__(self, n: int, init: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((n,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
 
 
 class PrivateSeqModule(nn.Module):
-    """Embeddings -> one pre-LN attention block evaluated at the last position only ->
-    LayerNorm -> Linear(D, n_items).
+    """Item vectors -> one pre-LN attention block evaluated at the last position only ->
+    LayerNorm -> scores over all items.
 
     With one block, SASRec's output at the last position needs only the last query: keys and
     values come from every position, the feed-forward runs on one vector per user. That is L
     times less feed-forward work than running the block on every position.
+
+    Item representations (`attrs` None: per-item tables, SASRec's; `attrs` given: from the
+    public catalog, the DP-friendly design):
+
+    - ``attrs = None``: an item is a learned row of a (n_items + 1) x D table, and the output
+      layer is a learned (n_items) x D matrix and bias;
+    - ``attrs = (indptr, indices, n_tags)``: an item's input vector is the IDF-weighted mean of
+      its attributes' learned embeddings; its score is ``a_j . u + b_j`` where ``a_j`` is the
+      item's fixed, unit-length IDF attribute row (public), ``u = W h + g * p`` is an
+      attribute-space query (a learned projection of the sequence state plus a learned
+      per-attribute gate `g` on `p`, the recency-decayed attribute profile of the last
+      `prior_last` items, AttributeKNN's score made learnable) and ``b_j`` a learned item
+      bias. `id_dim > 0` adds a low-rank per-item correction (an id embedding of `id_dim`
+      projected to D on input; a D -> id_dim -> n_items output). Learned parameters are then
+      O(n_tags * D + n_items * (1 + 2 id_dim)) instead of O(n_items * D), which is what
+      DP-SGD's noise (added to every parameter) scales with.
     """
 
-    def __init__(self, n_items: int, max_len: int, dim: int, heads: int, dropout: float):
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int,
+        dim: int,
+        heads: int,
+        dropout: float,
+        attrs: tuple[np.ndarray, np.ndarray, int] | None = None,
+        id_dim: int = 0,
+        prior_last: int = 5,
+        prior_decay: float = 0.6,
+        prior_init: float = 3.0,
+    ):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} must be divisible by heads {heads}")
         self.n_items = n_items
         self.heads = heads
-        self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        self.attributes = attrs is not None
         self.pos_emb = nn.Embedding(max_len, dim)
         self.drop = nn.Dropout(dropout)
         self.ln1 = nn.LayerNorm(dim)
@@ -57,11 +136,78 @@ class PrivateSeqModule(nn.Module):
         self.ln2 = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
         self.ln_out = nn.LayerNorm(dim)
-        self.out = nn.Linear(dim, n_items)
-        nn.init.normal_(self.item_emb.weight, std=0.02)
         nn.init.normal_(self.pos_emb.weight, std=0.02)
-        with torch.no_grad():
-            self.item_emb.weight[n_items].zero_()
+        if attrs is None:
+            self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+            self.out = nn.Linear(dim, n_items)
+            nn.init.normal_(self.item_emb.weight, std=0.02)
+            with torch.no_grad():
+                self.item_emb.weight[n_items].zero_()
+            return
+        indptr, indices, n_tags = attrs
+        if n_tags < 1:
+            raise ValueError("PrivateSeqModule: no item has attributes")
+        self.n_tags = int(n_tags)
+        self.prior_last = int(prior_last)
+        self.prior_decay = float(prior_decay)
+        ids, w_in, w_out = attribute_tables(
+            np.asarray(indptr), np.asarray(indices), n_items, n_tags
+        )
+        # public, fixed, rebuilt from the spec: not part of the state_dict
+        self.register_buffer("attr_ids", ids, persistent=False)
+        self.register_buffer("attr_w_in", w_in, persistent=False)
+        self.register_buffer("attr_w_out", w_out, persistent=False)
+        rows = torch.arange(n_items).repeat_interleave(ids.shape[1])
+        keep = ids[:n_items].flatten() < n_tags
+        self.register_buffer(
+            "attr_matrix",  # (n_items, n_tags) sparse: unit-length IDF rows
+            torch.sparse_coo_tensor(
+                torch.stack([rows[keep], ids[:n_items].flatten()[keep]]),
+                w_out[:n_items].flatten()[keep],
+                (n_items, n_tags),
+                check_invariants=True,
+            ).coalesce(),
+            persistent=False,
+        )
+        self.attr_emb = nn.Embedding(n_tags + 1, dim, padding_idx=n_tags)
+        nn.init.normal_(self.attr_emb.weight, std=0.02)
+        self.out_attr = nn.Linear(dim, n_tags, bias=False)
+        nn.init.normal_(self.out_attr.weight, std=0.02)
+        self.gate = AttributeGate(n_tags, prior_init) if prior_last > 0 else None
+        self.item_bias = nn.Linear(1, n_items, bias=False)
+        nn.init.zeros_(self.item_bias.weight)
+        self.id_dim = int(id_dim)
+        if self.id_dim:
+            self.id_emb = nn.Embedding(n_items + 1, self.id_dim, padding_idx=n_items)
+            self.id_up = nn.Linear(self.id_dim, dim, bias=False)
+            self.id_down = nn.Linear(dim, self.id_dim, bias=False)
+            self.id_out = nn.Linear(self.id_dim, n_items, bias=False)
+            for layer in (self.id_emb, self.id_out):
+                nn.init.normal_(layer.weight, std=0.02)
+            with torch.no_grad():
+                self.id_emb.weight[n_items].zero_()
+
+    def _item_vectors(self, seqs: torch.Tensor) -> torch.Tensor:
+        if not self.attributes:
+            return self.item_emb(seqs)
+        b, length = seqs.shape
+        ids = self.attr_ids[seqs]  # (B, L, K)
+        x = (
+            self.attr_emb(ids.reshape(b, -1)).view(*ids.shape, -1) * self.attr_w_in[seqs][..., None]
+        ).sum(2)
+        if self.id_dim:
+            x = x + self.id_up(self.id_emb(seqs))
+        return x
+
+    def _profile(self, seqs: torch.Tensor) -> torch.Tensor:
+        """(B, n_tags): sum over the last `prior_last` items of decay**age x unit IDF row."""
+        last = seqs[:, -self.prior_last :]
+        ages = torch.arange(last.shape[1] - 1, -1, -1, device=seqs.device)
+        decay = self.prior_decay ** ages.float()  # pad items have zero weights
+        w = self.attr_w_out[last] * decay[None, :, None]
+        out = torch.zeros(seqs.shape[0], self.n_tags + 1, device=seqs.device)
+        out.scatter_add_(1, self.attr_ids[last].flatten(1), w.flatten(1))
+        return out[:, : self.n_tags]
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         """Scores (B, n_items) for right-aligned histories `seqs` (B, L), pad = n_items."""
@@ -70,7 +216,7 @@ class PrivateSeqModule(nn.Module):
         n_pos = self.pos_emb.num_embeddings
         # one row per user (not broadcast): Opacus needs the batch dimension on every input
         pos = torch.arange(n_pos - length, n_pos, device=seqs.device).repeat(b, 1)
-        x = self.drop(self.item_emb(seqs) + self.pos_emb(pos))  # (B, L, D)
+        x = self.drop(self._item_vectors(seqs) + self.pos_emb(pos))  # (B, L, D)
         h = self.ln1(x)
         d = x.shape[-1] // self.heads
         q = self.q(h[:, -1]).view(b, self.heads, 1, d)
@@ -82,7 +228,17 @@ class PrivateSeqModule(nn.Module):
         )
         z = x[:, -1] + self.drop(self.proj(att.reshape(b, -1)))
         z = z + self.drop(self.ff(self.ln2(z)))
-        return self.out(self.ln_out(z))
+        z = self.ln_out(z)
+        if not self.attributes:
+            return self.out(z)
+        u = self.out_attr(z)  # (B, n_tags): a query in attribute space
+        if self.gate is not None:
+            u = u + self.gate(self._profile(seqs))
+        scores = torch.sparse.mm(self.attr_matrix, u.T).T
+        scores = scores + self.item_bias(torch.ones(b, 1, device=seqs.device))
+        if self.id_dim:
+            scores = scores + self.id_out(self.id_down(z))
+        return scores
 
     def per_example_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Softmax cross-entropy over all items, one value per user: shape (B,)."""
@@ -104,6 +260,16 @@ class PrivateSeq(TorchRecommender):
     dim, heads, dropout : size of the (one) attention block and regularisation.
     max_len : int
         Most recent items used as input.
+    item_repr : {"id", "attributes"}
+        "id": learned per-item input and output tables (SASRec's). "attributes": item vectors
+        from the public catalog's attribute ids (the item table's tags/category/brand, e.g.
+        S3-Rec's item2attributes), a learned item bias and an optional low-rank per-item
+        correction, so DP noise hits far fewer parameters (see `PrivateSeqModule`).
+    id_dim : int
+        "attributes" only: rank of the per-item correction (0: none).
+    prior_last, prior_decay : int, float
+        "attributes" only: the public attribute-overlap prior reads the last `prior_last`
+        items, weighted `prior_decay` ** age (0 items: no prior).
     poisson : bool
         Sample each step's users independently with probability ``batch_size / n_users``
         (needed for the DP guarantee; off, every user appears once per epoch).
@@ -120,6 +286,10 @@ class PrivateSeq(TorchRecommender):
         heads: int = 2,
         dropout: float = 0.2,
         max_len: int = 50,
+        item_repr: str = "id",
+        id_dim: int = 0,
+        prior_last: int = 5,
+        prior_decay: float = 0.6,
         poisson: bool = False,
         epochs: int = 100,
         lr: float = 1e-3,
@@ -139,6 +309,10 @@ class PrivateSeq(TorchRecommender):
         self.heads = heads
         self.dropout = dropout
         self.max_len = max_len
+        self.item_repr = item_repr
+        self.id_dim = id_dim
+        self.prior_last = prior_last
+        self.prior_decay = prior_decay
         self.poisson = poisson
         self.epochs = epochs
         self.lr = lr
@@ -155,10 +329,31 @@ class PrivateSeq(TorchRecommender):
         self.random_state = random_state
 
     def _spec(self, data: InteractionData) -> dict[str, Any]:
-        return {"n_items": data.n_items}
+        if self.item_repr not in ("id", "attributes"):
+            raise ValueError(f"item_repr must be 'id' or 'attributes', not {self.item_repr!r}")
+        spec: dict[str, Any] = {"n_items": data.n_items}
+        if self.item_repr == "attributes":
+            indptr, indices, n_tags = tag_csr(data)  # the catalog only: no interactions
+            if n_tags == 0:
+                raise ValueError(
+                    "PrivateSeq(item_repr='attributes') needs item attributes (item table "
+                    "tags/category/brand, e.g. --item-attributes)"
+                )
+            spec["attrs"] = (indptr, indices, n_tags)
+        return spec
 
     def _build(self, spec: dict[str, Any]) -> nn.Module:
-        return PrivateSeqModule(spec["n_items"], self.max_len, self.dim, self.heads, self.dropout)
+        return PrivateSeqModule(
+            spec["n_items"],
+            self.max_len,
+            self.dim,
+            self.heads,
+            self.dropout,
+            attrs=spec.get("attrs"),
+            id_dim=self.id_dim,
+            prior_last=self.prior_last,
+            prior_decay=self.prior_decay,
+        )
 
     def _prepare(self, data: InteractionData) -> None:
         """One record per user with at least two training items (one to read, one to
