@@ -38,61 +38,10 @@ from typing import Any
 import numpy as np
 
 from shoprec.pipeline.model_retrievers import ContentRetriever
+from shoprec.pipeline.vector_index import VectorIndex
 
 DIM = 64
 HNSW_M = 16
-
-
-class HnswRetriever(ContentRetriever):
-    """`ContentRetriever` whose search is a faiss HNSW index (inner product on unit vectors)."""
-
-    kind = "hnsw"
-
-    def __init__(
-        self,
-        vectors: np.ndarray | None = None,
-        name: str = "ann",
-        recent: int = 5,
-        decay: float = 0.7,
-        ef_search: int = 256,
-    ):
-        self.ef_search = ef_search
-        super().__init__(vectors, name, recent, decay)
-
-    def params(self) -> dict[str, Any]:
-        return {**super().params(), "ef_search": self.ef_search}
-
-    def set_vectors(self, vectors: np.ndarray, items: np.ndarray | None = None) -> None:
-        import faiss
-
-        super().set_vectors(vectors, items)
-        index = faiss.IndexHNSWFlat(self.vectors_.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 40
-        index.add(self.vectors_)
-        self.index_ = index
-
-    def state(self) -> dict[str, np.ndarray]:
-        import faiss
-
-        return {"vectors": self.vectors_, "index": faiss.serialize_index(self.index_)}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        import faiss
-
-        self.vectors_ = state["vectors"]
-        self.index_ = faiss.deserialize_index(state["index"])
-
-    def _search(self, q: np.ndarray, n: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.index_.hnsw.efSearch = max(self.ef_search, n + len(exclude))
-        scores, items = self.index_.search(q[None, :].astype(np.float32), n + len(exclude))
-        keep = (items[0] >= 0) & ~np.isin(items[0], exclude)
-        return items[0][keep][:n].astype(np.int64), scores[0][keep][:n]
-
-
-def register() -> None:
-    from shoprec.pipeline.persist import register_retriever_kind
-
-    register_retriever_kind(HnswRetriever.kind, HnswRetriever)
 
 
 # ----------------------------------------------------------------------------- build
@@ -172,56 +121,33 @@ def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, A
         meta["users"] = pick.tolist()
         save()
 
-    rng = np.random.default_rng(1)
-    cfg = PipelineConfig(ranker="weighted")
-    if "exact" not in meta:
-        build_exact(work, meta, events_frame, items_frame, cfg, rng)
-        save()
-    if "ann" not in meta:
-        build_ann(work, meta, events_frame, items_frame, cfg, ann_items, rng)
+    # one artifact per stage; each stage draws its vectors from its own seeded generator
+    for key, index, items in (
+        ("exact", "exact", 0),
+        ("hnsw", "auto", 0),
+        ("ann", "auto", ann_items),
+    ):
+        if key not in meta:
+            cfg = PipelineConfig(ranker="weighted", vector_index=index)
+            build_stage(work, meta, key, events_frame, items_frame, cfg, items)
+            save()
     meta["complete"] = True
     save()
     return meta
 
 
-def build_exact(
+def build_stage(
     work: Path,
     meta: dict[str, Any],
+    key: str,
     events_frame: Any,
     items_frame: Any,
     cfg: Any,
-    rng: np.random.Generator,
+    n_items: int,
 ) -> None:
-    from shoprec.config import Config
-    from shoprec.pipeline.build import build_pipeline, interactions_from_frames
-    from shoprec.pipeline.persist import save_artifact
-
-    t = time.perf_counter()
-    data = interactions_from_frames(events_frame, items_frame, None, Config())
-    pipe = build_pipeline(data, cfg)
-    pipe.add_retriever(ContentRetriever(clustered_vectors(pipe.catalog.category, rng), "vectors"))
-    exact = save_artifact(pipe, work / "exact")
-    meta["timings_s"]["build_exact"] = time.perf_counter() - t
-    meta["exact"] = {
-        "artifact": str(exact),
-        "items": len(pipe.catalog),
-        "ranker": pipe.ranker.kind,
-        "sources": pipe.sources,
-        "interactions": data.n_interactions,
-    }
-    log(f"exact artifact {exact.name}: sources {pipe.sources}")
-
-
-def build_ann(
-    work: Path,
-    meta: dict[str, Any],
-    events_frame: Any,
-    items_frame: Any,
-    cfg: Any,
-    ann_items: int,
-    rng: np.random.Generator,
-) -> None:
-    """1M-item catalog: the shop's items plus generated ones (same events), HNSW vectors."""
+    """One artifact: the shop's catalog (or, with `n_items`, the shop's items plus generated
+    ones up to `n_items`, same events), `build_pipeline`'s sources plus a 64-d vector source;
+    `cfg.vector_index` decides scan or HNSW (auto: HNSW from `ann_min_items` items on)."""
     import faiss
     import pandas as pd
 
@@ -231,46 +157,54 @@ def build_ann(
 
     # one OpenMP thread: on a shared, busy machine OpenMP barriers spin and crawl
     faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(1)
     t = time.perf_counter()
-    cats = items_frame["category"].astype(str).to_numpy()
-    extra = ann_items - len(items_frame)
-    big = pd.concat(
-        [
-            items_frame[["item_id", "category", "price", "stock", "created_at", "active", "title"]],
-            pd.DataFrame(
-                {
-                    "item_id": [f"X{i:07d}" for i in range(extra)],
-                    "category": rng.choice(np.unique(cats), extra),
-                    "price": np.round(rng.lognormal(3.5, 0.6, extra), 2),
-                    "stock": rng.integers(1, 100, extra),
-                    "created_at": 1.76e9,
-                    "active": True,
-                    "title": "",
-                }
-            ),
-        ],
-        ignore_index=True,
+    items = items_frame
+    if n_items > len(items_frame):
+        cats = items_frame["category"].astype(str).to_numpy()
+        extra = n_items - len(items_frame)
+        items = pd.concat(
+            [
+                items_frame[
+                    ["item_id", "category", "price", "stock", "created_at", "active", "title"]
+                ],
+                pd.DataFrame(
+                    {
+                        "item_id": [f"X{i:07d}" for i in range(extra)],
+                        "category": rng.choice(np.unique(cats), extra),
+                        "price": np.round(rng.lognormal(3.5, 0.6, extra), 2),
+                        "stock": rng.integers(1, 100, extra),
+                        "created_at": 1.76e9,
+                        "active": True,
+                        "title": "",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    data = interactions_from_frames(events_frame, items, None, Config())
+    pipe = build_pipeline(data, cfg)
+    t_vec = time.perf_counter()
+    vectors = ContentRetriever(
+        clustered_vectors(pipe.catalog.category, rng), "vectors", index=cfg.vector_index
     )
-    data_big = interactions_from_frames(events_frame, big, None, Config())
-    pipe_big = build_pipeline(data_big, cfg)
-    vectors = clustered_vectors(pipe_big.catalog.category, rng)
-    t_index = time.perf_counter()
-    ann = HnswRetriever(vectors, "vectors")
-    meta["hnsw_build_s"] = time.perf_counter() - t_index
-    pipe_big.add_retriever(ann)
-    ann_path = save_artifact(pipe_big, work / "ann")
-    np.save(work / "ann_vectors.npy", ann.vectors_)
-    meta["timings_s"]["build_ann"] = time.perf_counter() - t
-    meta["ann"] = {
-        "artifact": str(ann_path),
-        "items": len(pipe_big.catalog),
-        "ranker": pipe_big.ranker.kind,
-        "sources": pipe_big.sources,
+    meta.setdefault("vector_source_build_s", {})[key] = time.perf_counter() - t_vec
+    pipe.add_retriever(vectors)
+    path = save_artifact(pipe, work / key)
+    if key == "ann":
+        np.save(work / "ann_vectors.npy", vectors.vectors_)
+    meta["timings_s"][f"build_{key}"] = time.perf_counter() - t
+    meta[key] = {
+        "artifact": str(path),
+        "items": len(pipe.catalog),
+        "ranker": pipe.ranker.kind,
+        "sources": pipe.sources,
+        "vector_search": {
+            name: r.index_.kind for name, r in pipe.retrievers.items() if hasattr(r, "index_")
+        },
+        "interactions": data.n_interactions,
     }
-    log(
-        f"ann artifact {ann_path.name}: {len(pipe_big.catalog)} items, HNSW in "
-        f"{meta['hnsw_build_s']:.0f}s"
-    )
+    log(f"{key} artifact {path.name}: {meta[key]}, {meta['timings_s'][f'build_{key}']:.0f}s")
 
 
 # ----------------------------------------------------------------------------- references
@@ -297,15 +231,13 @@ def scan_references(
                 top_n(mat @ q, 200)
                 times.append(time.perf_counter() - t)
             out[name + "_ms"] = 1e3 * float(np.median(times))
-        [state_file] = Path(ann_artifact).glob("retrievers/*-vectors/state.npz")
-        ann = HnswRetriever()
-        with np.load(state_file) as z:
-            ann.set_state({k: z[k] for k in z.files})
+        [folder] = Path(ann_artifact).glob("retrievers/*-vectors")
+        index: VectorIndex = ContentRetriever.load(folder).index_
         exact_top = [set(top_n(vec @ q, 200).tolist()) for q in queries[:20]]
         times, recall = [], []
         for i, q in enumerate(queries):
             t = time.perf_counter()
-            items, _ = ann._search(q, 200, np.zeros(0, np.int64))
+            items, _ = index.search(q, 200)
             times.append(time.perf_counter() - t)
             if i < 20:
                 recall.append(len(exact_top[i] & set(items.tolist())) / 200)
@@ -326,7 +258,6 @@ def pipeline_in_process(
     from shoprec.pipeline.request import RecRequest
     from shoprec.storage import open_store
 
-    register()
     pipe = load_artifact(artifact)
     with open_store(store_url) as store:
         hist = {u: tuple(e for e in store.user_events(u, 50) if e.item_id) for u in users[:n]}
@@ -343,14 +274,13 @@ def pipeline_in_process(
 
 # ----------------------------------------------------------------------------- server
 def serve(args: argparse.Namespace) -> None:
-    """The server process: `shoprec serve`'s app and uvicorn options, plus the hnsw kind."""
+    """The server process: `shoprec serve`'s app and uvicorn options, response cache off."""
     import uvicorn
 
     from shoprec.cli.serve_commands import uvicorn_options
     from shoprec.serving.app import create_app
     from shoprec.serving.settings import ServingSettings
 
-    register()
     settings = ServingSettings(
         artifacts=args.artifacts,
         store_url=args.store,
@@ -449,13 +379,42 @@ async def _worker(
         writer.close()
 
 
-async def _drive(port: int, paths: list[str], conns: int, seconds: float, k: int) -> dict[str, Any]:
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and all its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(c for c, pp in parent.items() if pp == p)
+    return total
+
+
+async def _drive(
+    port: int, paths: list[str], conns: int, seconds: float, k: int, server_pid: int = 0
+) -> dict[str, Any]:
     lat: list[float] = []
     errors: list[str] = []
+    server0 = tree_cpu_s(server_pid) if server_pid else 0.0
+    client0 = time.process_time()
     until = time.perf_counter() + seconds
     t0 = time.perf_counter()
     await asyncio.gather(*[_worker(port, paths, until, lat, errors, k) for _ in range(conns)])
     wall = time.perf_counter() - t0
+    client_cpu = time.process_time() - client0
+    server_cpu = tree_cpu_s(server_pid) - server0 if server_pid else float("nan")
     ms = 1e3 * np.array(lat)
     return {
         "connections": conns,
@@ -468,6 +427,11 @@ async def _drive(port: int, paths: list[str], conns: int, seconds: float, k: int
         "p95_ms": float(np.percentile(ms, 95)),
         "p99_ms": float(np.percentile(ms, 99)),
         "max_ms": float(ms.max()),
+        # CPU per request: the server (all its processes) and this client, so the share of
+        # the two cores each took can be told apart
+        "server_cpu_ms_per_request": 1e3 * server_cpu / max(1, len(lat)),
+        "client_cpu_ms_per_request": 1e3 * client_cpu / max(1, len(lat)),
+        "load_average_1min": os.getloadavg()[0],
     }
 
 
@@ -488,12 +452,15 @@ def client(args: argparse.Namespace) -> None:
     if args.k == 0:  # the floor: GET /health through the same server and client
         paths = ["/health"]
     asyncio.run(_drive(args.port, paths, 1, args.warmup, args.k))
-    out = [asyncio.run(_drive(args.port, paths, c, args.seconds, args.k)) for c in args.connections]
+    out = [
+        asyncio.run(_drive(args.port, paths, c, args.seconds, args.k, args.server_pid))
+        for c in args.connections
+    ]
     print(json.dumps(out))
 
 
 def run_client(
-    port: int, users_file: Path, seconds: float, connections: list[int], k: int
+    port: int, users_file: Path, seconds: float, connections: list[int], k: int, server_pid: int
 ) -> list[dict[str, Any]]:
     cmd = [
         sys.executable,
@@ -509,6 +476,8 @@ def run_client(
         str(k),
         "--warmup",
         "3",
+        "--server-pid",
+        str(server_pid),
         "--connections",
         *map(str, connections),
     ]
@@ -573,6 +542,7 @@ def main() -> None:
     c.add_argument("--seconds", type=float, default=15)
     c.add_argument("--warmup", type=float, default=3)
     c.add_argument("--k", type=int, default=10)
+    c.add_argument("--server-pid", type=int, default=0)
     c.add_argument("--connections", type=int, nargs="+", default=[1, 8])
     p.add_argument("--work", type=Path, default=Path("/tmp/shoprec-bench"))
     p.add_argument("--items", type=int, default=100_000)
@@ -583,10 +553,11 @@ def main() -> None:
     p.add_argument(
         "--setups",
         nargs="*",
-        default=["exact", "ann", "exact_2workers"],
-        help="exact, ann, exact_2workers (Redis online state); none: build only",
+        default=["hnsw", "hnsw_2workers", "ann", "ann_2workers", "exact", "exact_2workers"],
+        help="exact, hnsw, ann; NAME_2workers: `shoprec serve --workers 2` with Redis online "
+        "state; none: build only",
     )
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/service.json"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/service_fast.json"))
     p.add_argument("--markdown", type=Path, help="print the tables of this result JSON and exit")
     args = p.parse_args()
     if args.markdown:
@@ -610,34 +581,38 @@ def main() -> None:
     }
     for setup in args.setups:
         port = 18000 + random.randrange(1000)
-        log(f"{setup}: starting server")
+        log(f"{setup}: starting server (load average {os.getloadavg()[0]:.2f})")
         t = time.perf_counter()
-        workers = 2 if setup == "exact_2workers" else 1
-        artifact = meta["exact" if setup == "exact_2workers" else setup]["artifact"]
-        proc = start_server(artifact, meta["store_url"], port, args.work, workers)
+        base_name, _, suffix = setup.partition("_")
+        workers = 2 if suffix == "2workers" else 1
+        base = meta[base_name]
+        proc = start_server(base["artifact"], meta["store_url"], port, args.work, workers)
         startup = time.perf_counter() - t
+        load_before = os.getloadavg()[0]
         try:
             log(f"{setup}: server up in {startup:.0f}s; driving load")
-            runs = run_client(port, users_file, args.seconds, args.connections, 10)
-            if setup == "exact":
-                floor = run_client(port, users_file, min(args.seconds, 5), [1], 0)[0]
+            runs = run_client(port, users_file, args.seconds, args.connections, 10, proc.pid)
+            if setup == "hnsw":
+                floor = run_client(port, users_file, min(args.seconds, 5), [1], 0, proc.pid)[0]
                 result["health_floor"] = floor
                 log(f"GET /health c=1: p50 {floor['p50_ms']:.2f} p99 {floor['p99_ms']:.2f} ms")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        base = meta["exact" if setup == "exact_2workers" else setup]
         result["setups"][setup] = {
             **base,
             "workers": workers,
             "startup_s": startup,
             "runs": runs,
+            "load_average_1min_before": load_before,
             "load_average_1min_after": os.getloadavg()[0],
         }
         for r in runs:
             log(
                 f"{setup} c={r['connections']}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} "
-                f"p95 {r['p95_ms']:.2f} p99 {r['p99_ms']:.2f} ms, errors {r['errors']}"
+                f"p95 {r['p95_ms']:.2f} p99 {r['p99_ms']:.2f} ms, errors {r['errors']}, "
+                f"server CPU {r['server_cpu_ms_per_request']:.2f} ms/req, client CPU "
+                f"{r['client_cpu_ms_per_request']:.2f} ms/req"
             )
     if not args.setups:
         log("built; no setups to measure")
@@ -645,7 +620,7 @@ def main() -> None:
     result["references"] = scan_references(
         args.work, meta["exact"]["items"], meta["ann"]["artifact"]
     )
-    for setup in ("exact", "ann"):
+    for setup in ("exact", "hnsw", "ann"):
         if setup in args.setups:
             result["references"][f"pipeline_{setup}"] = pipeline_in_process(
                 meta[setup]["artifact"], meta["store_url"], meta["users"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -101,32 +102,67 @@ class Candidates:
     ) -> Candidates:
         """A copy with `item` at `position` (moved there when already present).
 
-        `source` is recorded as one more source of the item (e.g. "promotion").
+        `source` is recorded as one more source of the item (e.g. "promotion"); what the
+        other sources knew about a moved item stays with it. One pass per column (this runs
+        for every exploration slot and promotion of every request).
         """
         item = int(item)
         where = np.flatnonzero(self.items == item)
-        base = self.take(np.delete(np.arange(len(self)), where)) if len(where) else self
-        position = max(0, min(position, len(base)))
+        keep = np.delete(np.arange(len(self)), where) if len(where) else None
+        n_base = len(self) - len(where)
+        position = max(0, min(position, n_base))
+
+        def base(col: np.ndarray) -> np.ndarray:
+            return col[keep] if keep is not None else col
+
+        def put(col: np.ndarray, value: Any) -> np.ndarray:
+            return np.concatenate(
+                [col[:position], np.asarray([value], dtype=col.dtype), col[position:]]
+            )
+
+        scores = base(self.scores)
         if score is None:
             score = (
-                float(base.scores[position - 1])
-                if position > 0 and len(base)
-                else (float(base.scores[0]) if len(base) else 1.0)
+                float(scores[position - 1])
+                if position > 0 and n_base
+                else (float(scores[0]) if n_base else 1.0)
             )
-        extra = Candidates.from_source(source, np.array([item]), np.array([score]), np.array([ref]))
-        if len(where):  # keep what the other sources knew about the item
-            for s in self.source_scores:
-                if s != source:
-                    extra.source_scores[s] = self.source_scores[s][where[:1]]
-                    extra.source_ranks[s] = self.source_ranks[s][where[:1]]
-                    extra.evidence[s] = self.evidence[s][where[:1]]
-        out = concat([base.head(position), extra, base.take(np.arange(position, len(base)))])
+        out = Candidates(put(base(self.items), item), put(scores, float(score)))
         out.adjustments = self.adjustments
+        w = int(where[0]) if len(where) else -1
+        # column order as stacking the three pieces gives: a row put first brings its own
+        # source's column first
+        names = list(self.source_scores)
+        if source in names and (position == 0 or n_base == 0):
+            names.remove(source)
+        if source not in names:
+            names = [source, *names] if position == 0 or n_base == 0 else [*names, source]
+        nan_col = np.full(n_base, np.nan)
+        for s in names:
+            if s == source:
+                row = (float(score), 0.0, int(ref))
+            elif w >= 0:
+                row = (self.source_scores[s][w], self.source_ranks[s][w], self.evidence[s][w])
+            else:
+                row = (np.nan, np.nan, -1)
+            if s in self.source_scores:
+                cols = (self.source_scores[s], self.source_ranks[s], self.evidence[s])
+                sc, rk, ev = (base(c) for c in cols)
+            else:
+                sc, rk, ev = nan_col, nan_col, np.full(n_base, -1, np.int64)
+            out.source_scores[s] = put(sc, row[0])
+            out.source_ranks[s] = put(rk, row[1])
+            out.evidence[s] = put(ev, row[2])
         return out
 
 
-def concat(parts: Sequence[Candidates]) -> Candidates:
-    """Stack lists in order (no de-duplication); missing source columns become NaN / -1."""
+def concat(
+    parts: Sequence[Candidates], adjustments: dict[int, list[str]] | None = None
+) -> Candidates:
+    """Stack lists in order (no de-duplication); missing source columns become NaN / -1.
+
+    The parts' adjustments are merged into a new dict, unless `adjustments` is given (then
+    that dict is the result's, as is)."""
     parts = [p for p in parts if len(p)] or list(parts[:1]) or [Candidates.empty()]
     names: list[str] = []
     for p in parts:
@@ -145,6 +181,9 @@ def concat(parts: Sequence[Candidates]) -> Candidates:
         out.evidence[s] = np.concatenate(
             [p.evidence.get(s, np.full(len(p), -1, np.int64)) for p in parts]
         )
+    if adjustments is not None:
+        out.adjustments = adjustments
+        return out
     for p in parts:
         for item, notes in p.adjustments.items():
             out.adjustments.setdefault(item, []).extend(notes)

@@ -30,6 +30,7 @@ from shoprec.pipeline.persist import register_retriever_kind
 from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
+from shoprec.pipeline.vector_index import VectorIndex
 from shoprec.types import Item
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)  # MovieLens' age groups
@@ -123,14 +124,21 @@ def diversified_popular(
     if eligible is not None:
         order = order[eligible[order]]
     order = order[np.isfinite(scores[order])]
-    g = np.asarray(groups)[order]
-    # position of each item within its group, then sort by (position, first appearance)
-    _, first, inv = np.unique(g, return_index=True, return_inverse=True)
-    within = np.zeros(len(order), dtype=np.int64)
-    seen: dict[int, int] = {}
-    for p, gi in enumerate(inv):
-        within[p] = seen.get(gi, 0)
-        seen[gi] = within[p] + 1
+    return _round_robin(order, np.asarray(groups)[order], n)
+
+
+def _round_robin(order: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """`order` (best first) re-sorted by (position within its group, first appearance of the
+    group), cut to `n`. Shapes (m,), (m,) -> (<= n,)."""
+    if len(order) == 0:
+        return order
+    _, first, inv = np.unique(groups, return_index=True, return_inverse=True)
+    # position of each item within its group: a stable sort by group, minus the group start
+    by_group = np.argsort(inv, kind="stable")
+    g = inv[by_group]
+    starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+    within = np.empty(len(g), np.int64)
+    within[by_group] = np.arange(len(g)) - np.repeat(starts, np.diff(np.append(starts, len(g))))
     key = np.lexsort((first[inv], within))
     return order[key][:n]
 
@@ -191,6 +199,7 @@ class OnboardingRetriever(Retriever):
                 [lookup.get(segment_value(col, v), -1) for v in raw], np.int64
             )
         n = data.n_items
+        self.__dict__.pop("_cache", None)
         self.top_ = catalog.top_category[:n].astype(np.int64)
         self.paths_ = _category_paths(catalog, n)
         return self
@@ -205,6 +214,7 @@ class OnboardingRetriever(Retriever):
         return st
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.__dict__.pop("_cache", None)
         self.global_, self.top_, self.paths_ = state["global"], state["top"], state["paths"]
         self.segment_values_, self.segment_scores_, self.user_codes_ = {}, {}, {}
         for key, arr in state.items():
@@ -219,6 +229,7 @@ class OnboardingRetriever(Retriever):
     def add_items(self, items: np.ndarray, categories: Sequence[str], top: np.ndarray) -> None:
         """Know new catalog items (no popularity yet) so interests can name them."""
         items = np.asarray(items, np.int64)
+        self.__dict__.pop("_cache", None)
         grow = int(items.max(initial=-1)) + 1 - len(self.global_)
         if grow > 0:
             self.global_ = np.concatenate([self.global_, np.zeros(grow)])
@@ -232,12 +243,12 @@ class OnboardingRetriever(Retriever):
         paths[items] = list(categories)
         self.paths_ = paths.astype(str)
         self.top_[items] = top
+        self.__dict__.pop("_cache", None)  # again: a request may have cached the old top_
 
-    def segment_scores(self, query: Query) -> tuple[np.ndarray, bool]:
-        """Segment popularity for the shopper, shape (n_items,), and whether any segment
-        was known."""
+    def _segment_codes(self, query: Query) -> tuple[int, ...]:
+        """The shopper's segment code per attribute column (-1 unknown)."""
         attrs = dict((query.request.context or {}).get("user") or {})
-        parts = []
+        codes = []
         for col, values in self.segment_values_.items():
             code = -1
             if col in attrs:
@@ -245,19 +256,68 @@ class OnboardingRetriever(Retriever):
                 code = int(hit[0]) if len(hit) else -1
             elif 0 <= query.user < len(self.user_codes_[col]):
                 code = int(self.user_codes_[col][query.user])
-            if code >= 0:
-                parts.append(self.segment_scores_[col][code])
+            codes.append(code)
+        return tuple(codes)
+
+    def _scores_of(self, codes: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+        parts = [
+            self.segment_scores_[col][code]
+            for col, code in zip(self.segment_values_, codes, strict=True)
+            if code >= 0
+        ]
         return (np.mean(parts, axis=0), True) if parts else (self.global_, False)
+
+    def segment_scores(self, query: Query) -> tuple[np.ndarray, bool]:
+        """Segment popularity for the shopper, shape (n_items,), and whether any segment
+        was known."""
+        return self._scores_of(self._segment_codes(query))
+
+    def _ranked(self, codes: tuple[int, ...]) -> tuple[Any, ...]:
+        """Per segment (cached): scores, whether a segment was known, items grouped by
+        top-level category (each group best first), group bounds, and each item's position
+        in the overall score order."""
+        cache: dict[tuple[int, ...], tuple[Any, ...]] = self.__dict__.setdefault("_cache", {})
+        hit = cache.get(codes)
+        if hit is not None:
+            return hit
+        base, has_segment = self._scores_of(codes)
+        scores = base.astype(np.float64)
+        order = np.argsort(-scores, kind="stable")
+        order = order[np.isfinite(scores[order])]
+        position = np.empty(len(scores), np.int64)
+        position[order] = np.arange(len(order))
+        grouped = order[np.argsort(self.top_[order], kind="stable")]
+        g = self.top_[grouped]
+        bounds = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1], [True]]))
+        hit = (scores, has_segment, grouped, bounds, position)
+        if len(cache) >= 64:
+            cache.clear()
+        cache[codes] = hit
+        return hit
 
     def retrieve(self, query: Query, n: int) -> Candidates:
         if len(query.history) >= self.min_events:
             return Candidates.empty()
-        base, has_segment = self.segment_scores(query)
-        scores = base.astype(np.float64).copy()
-        evidence = np.full(len(scores), 1 if has_segment else -1, np.int64)
         interests = (query.request.context or {}).get("interests") or []
         if isinstance(interests, str):
             interests = [interests]
+        scores, has_segment, grouped, bounds, position = self._ranked(self._segment_codes(query))
+        if not interests:
+            # the round robin only reaches the first n eligible items of each group: take
+            # that many plus the ones the shopper cannot get, from each group's best-first list
+            removed = np.concatenate([query.history, query.excluded])
+            m = n + len(removed)
+            starts = bounds[:-1]
+            lens = np.minimum(np.diff(bounds), m)
+            take = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+            cand = grouped[take + np.arange(lens.sum())]
+            cand = cand[~np.isin(cand, removed)]
+            cand = cand[np.argsort(position[cand], kind="stable")]
+            items = _round_robin(cand, self.top_[cand], n).astype(np.int64)
+            evidence = np.full(len(items), 1 if has_segment else -1, np.int64)
+            return Candidates.from_source(self.name, items, scores[items], evidence)
+        scores = scores.copy()
+        evidence = np.full(len(scores), 1 if has_segment else -1, np.int64)
         hit = np.zeros(len(scores), bool)
         for c in interests:
             c = str(c).strip()
@@ -352,12 +412,28 @@ class NewItemsRetriever(Retriever):
         if "encoder" in state:
             self.encoder_ = pickle.loads(state["encoder"].tobytes())
 
+    def share_index(self, content: ContentRetriever | None) -> None:
+        """Search through `content`'s HNSW graph (built on the same unit-length vectors),
+        restricted to new items, instead of scanning every new item (None: scan)."""
+        self.shared_ = content
+
+    def _graph(self) -> VectorIndex | None:
+        shared = getattr(self, "shared_", None)
+        index = shared.index_ if shared is not None else None
+        if index is None or index.graph is None or len(index.vectors) < len(self.vectors_):
+            return None
+        return index
+
+    def _new_bits(self) -> np.ndarray:
+        """`is_new_` packed for the graph's filter, rebuilt when `is_new_` is replaced."""
+        cached = getattr(self, "_bits", None)
+        if cached is None or cached[0] is not self.is_new_:
+            cached = (self.is_new_, np.packbits(self.is_new_, bitorder="little"))
+            self._bits = cached
+        return cached[1]
+
     def retrieve(self, query: Query, n: int) -> Candidates:
         vec = self.vectors_
-        new = np.flatnonzero(self.is_new_)
-        new = new[~np.isin(new, query.history) & ~np.isin(new, query.excluded)]
-        if len(new) == 0:
-            return Candidates.empty()
         seeds = query.recent(self.recent)
         seeds = seeds[seeds < len(vec)]
         if len(seeds):
@@ -365,15 +441,29 @@ class NewItemsRetriever(Retriever):
             q = w @ vec[seeds]
         else:
             q = self.typical_
-        scores = vec[new] @ q
-        o = top_n(scores, n)
-        items = new[o]
+        index = self._graph()
+        if index is not None:
+            is_new = self.is_new_
+            exclude = np.union1d(query.history, query.excluded)
+            items, scores = index.search(q, n, exclude, is_new, self._new_bits())
+            items = items[items < len(is_new)]
+            scores = scores[: len(items)]
+        else:
+            new = np.flatnonzero(self.is_new_)
+            new = new[~np.isin(new, query.history) & ~np.isin(new, query.excluded)]
+            if len(new) == 0:
+                return Candidates.empty()
+            all_scores = vec[new] @ q
+            o = top_n(all_scores, n)
+            items, scores = new[o], all_scores[o]
+        if len(items) == 0:
+            return Candidates.empty()
         ev = (
             seeds[np.argmax(vec[items] @ vec[seeds].T, axis=1)]
             if len(seeds)
             else np.full(len(items), -1, np.int64)
         )
-        return Candidates.from_source(self.name, items, scores[o], ev)
+        return Candidates.from_source(self.name, items, scores, ev)
 
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
         if ref < 0:
@@ -403,8 +493,11 @@ def attach_cold_start(
     """
     if vectors is None:
         vectors = encoder.transform(data.item_table)
+    cfg = pipeline.config
     if content:
-        pipeline.add_retriever(ContentRetriever(vectors))
+        pipeline.add_retriever(
+            ContentRetriever(vectors, index=cfg.vector_index, ann_min_items=cfg.ann_min_items)
+        )
     if new_items:
         pipeline.add_retriever(
             NewItemsRetriever(vectors, encoder=encoder).fit(data, pipeline.catalog)
@@ -412,7 +505,32 @@ def attach_cold_start(
     if onboarding:
         pipeline.add_retriever(OnboardingRetriever().fit(data, pipeline.catalog))
     install_content_hook(pipeline)
+    share_vector_index(pipeline)
     return vectors
+
+
+def share_vector_index(pipeline: Pipeline) -> None:
+    """Let each `NewItemsRetriever` search through a `ContentRetriever`'s HNSW graph when both
+    hold the same unit-length vectors (as `attach_cold_start` makes them), so a large catalog
+    needs one graph, not two. Call it again on a pipeline loaded from an artifact."""
+    graphs = [
+        r
+        for r in pipeline.retrievers.values()
+        if isinstance(r, ContentRetriever)
+        and getattr(r, "index_", None) is not None
+        and r.index_.graph is not None
+    ]
+    for r in pipeline.retrievers.values():
+        if not isinstance(r, NewItemsRetriever) or not hasattr(r, "vectors_"):
+            continue
+        r.share_index(None)
+        for c in graphs:
+            if c.vectors_.shape != r.vectors_.shape:
+                continue
+            rows = np.linspace(0, len(r.vectors_) - 1, min(256, len(r.vectors_))).astype(np.int64)
+            if np.allclose(c.vectors_[rows], r.vectors_[rows], atol=1e-5):
+                r.share_index(c)
+                break
 
 
 def install_content_hook(pipeline: Pipeline) -> None:

@@ -7,6 +7,7 @@ item_to_item = true              # "often bought after" source
 trending = true                  # time-decayed popularity source
 n_candidates = 200               # per retriever
 ranker = "lightgbm"              # lightgbm | weighted
+vector_index = "auto"            # content search: exact | hnsw | auto (hnsw from ann_min_items)
 diversity = 0.0                  # default MMR knob when a request gives none
 [pipeline.model_params.ease]
 l2 = 200.0
@@ -37,6 +38,8 @@ class PipelineConfig:
     trending_half_life_days: float = 7.0
     n_candidates: int = 200  # per retriever
     max_history: int = 50  # most recent items passed to models
+    vector_index: str = "auto"  # content vectors: exact (scan) | hnsw (faiss graph) | auto
+    ann_min_items: int = 50_000  # auto: an HNSW graph from this many items on
     # ranker
     ranker: str = "lightgbm"  # lightgbm | weighted
     ranker_max_users: int = 5000  # validation users used to train the ranker
@@ -65,5 +68,9 @@ class PipelineConfig:
         for name in ("diversity", "cold_start_diversity"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"pipeline.{name}: must be in [0, 1]")
+        if self.vector_index not in ("auto", "exact", "hnsw"):
+            raise ValueError(
+                f"pipeline.vector_index: 'auto', 'exact' or 'hnsw', got {self.vector_index!r}"
+            )
         if self.n_candidates < 1:
             raise ValueError("pipeline.n_candidates: must be >= 1")

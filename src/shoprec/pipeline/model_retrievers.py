@@ -24,6 +24,7 @@ from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.catalog import CatalogView
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
+from shoprec.pipeline.vector_index import ANN_MIN_ITEMS, VectorIndex, resolve_kind
 
 _SEQUENTIAL_HINTS = ("sasrec", "bert4rec", "gru4rec", "caser", "sequen", "best")
 
@@ -153,6 +154,13 @@ class ContentRetriever(Retriever):
     name : str
     recent : int
         Recent history items that form the shopper's profile (more recent weigh more).
+    index : {"auto", "exact", "hnsw"}
+        How to search the vectors (`shoprec.pipeline.vector_index`): a scan of all rows, a
+        faiss HNSW graph (approximate, about 1 ms at 1M items), or hnsw from `ann_min_items`
+        rows on. Decided when the vectors are set; an artifact keeps the decision.
+    ann_min_items : int
+    hnsw_m, ef_search : int
+        HNSW graph degree and search beam width.
     """
 
     kind = "content"
@@ -163,39 +171,66 @@ class ContentRetriever(Retriever):
         name: str = "content",
         recent: int = 5,
         decay: float = 0.7,
+        index: str = "auto",
+        ann_min_items: int = ANN_MIN_ITEMS,
+        hnsw_m: int = 16,
+        ef_search: int = 256,
     ):
         self.name = name
         self.recent = recent
         self.decay = decay
+        self.index = index
+        self.ann_min_items = ann_min_items
+        self.hnsw_m = hnsw_m
+        self.ef_search = ef_search
         if vectors is not None:
             self.set_vectors(vectors)
 
     def params(self) -> dict[str, Any]:
-        return {"name": self.name, "recent": self.recent, "decay": self.decay}
+        return {
+            "name": self.name,
+            "recent": self.recent,
+            "decay": self.decay,
+            "index": self.index,
+            "ann_min_items": self.ann_min_items,
+            "hnsw_m": self.hnsw_m,
+            "ef_search": self.ef_search,
+        }
+
+    @property
+    def vectors_(self) -> np.ndarray:
+        """The unit-length item vectors, shape (n_items, d)."""
+        return self.index_.vectors
 
     def set_vectors(self, vectors: np.ndarray, items: np.ndarray | None = None) -> None:
         """Replace all vectors, or set rows `items` (growing the matrix for new items)."""
         v = np.asarray(vectors, dtype=np.float32)
         v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         if items is None:
-            self.vectors_ = v
+            kind = resolve_kind(self.index, len(v), self.ann_min_items)
+            self.index_ = VectorIndex(v, kind, m=self.hnsw_m, ef_search=self.ef_search)
             return
-        items = np.asarray(items, np.int64)
-        cur = self.vectors_
-        if items.max(initial=-1) >= len(cur):
-            grown = np.zeros((int(items.max()) + 1, cur.shape[1]), np.float32)
-            grown[: len(cur)] = cur
-            cur = grown
-        else:
-            cur = cur.copy()
-        cur[items] = v
-        self.vectors_ = cur  # replaced, not mutated: readers keep a consistent matrix
+        # replaced, not mutated: readers keep a consistent matrix
+        self.index_.update(np.asarray(items, np.int64), v)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"vectors": self.vectors_}
+        st = {"vectors": self.vectors_}
+        graph = self.index_.to_bytes()
+        if graph is not None:
+            st["hnsw"] = graph
+            st["stale"] = self.index_.stale
+        return st
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.vectors_ = state["vectors"]
+        vectors = np.asarray(state["vectors"], np.float32)
+        if "hnsw" in state:
+            self.index_ = VectorIndex.from_bytes(
+                vectors, state["hnsw"], self.ef_search, state.get("stale")
+            )
+        elif self.index == "hnsw":  # asked for explicitly: build it now
+            self.index_ = VectorIndex(vectors, "hnsw", m=self.hnsw_m, ef_search=self.ef_search)
+        else:  # an artifact saved without a graph keeps its exact scan
+            self.index_ = VectorIndex(vectors, "exact")
 
     def _query_vector(self, seeds: np.ndarray) -> np.ndarray | None:
         vec = self.vectors_
@@ -208,10 +243,7 @@ class ContentRetriever(Retriever):
         return q / norm if norm > 0 else None
 
     def _search(self, q: np.ndarray, n: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.vectors_ @ q
-        scores[exclude[exclude < len(scores)]] = -np.inf
-        o = top_n(scores, n)
-        return o, scores[o]
+        return self.index_.search(q, n, exclude)
 
     def retrieve(self, query: Query, n: int) -> Candidates:
         seeds = query.recent(self.recent)

@@ -163,7 +163,8 @@ def load_artifact(path: str | Path, verify: bool = True) -> Pipeline:
     info["path"] = str(folder)
     pipeline = Pipeline(catalog, retrievers, ranker, config, users, histories, campaigns, info)
     # posted items get content vectors at once, as in the pipeline that was saved
-    from shoprec.pipeline.cold_start import install_content_hook
+    from shoprec.pipeline.cold_start import install_content_hook, share_vector_index
 
     install_content_hook(pipeline)
+    share_vector_index(pipeline)
     return pipeline

@@ -130,7 +130,7 @@ class WeightedSumRanker(Ranker):
             found = ~np.isnan(v)
             if not found.any():
                 continue
-            lo, hi = np.nanmin(v), np.nanmax(v)
+            lo, hi = np.fmin.reduce(v), np.fmax.reduce(v)  # NaN-skipping, without a copy
             scaled = (v - lo) / (hi - lo) if hi > lo else np.ones(n)
             total += self.weights.get(s, 1.0) * np.where(found, scaled, 0.0)
             n_found += found

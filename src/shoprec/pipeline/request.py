@@ -140,7 +140,8 @@ class Query:
     diversity : float
         The knob in force for this request.
     excluded : np.ndarray, int64
-        Item indices the rules remove for this shopper (bought, seen, hidden).
+        Item indices the rules remove for this shopper (bought, seen, hidden); sorted and
+        unique (the rules search it by bisection).
     """
 
     request: RecRequest

@@ -24,7 +24,7 @@ import numpy as np
 
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.request import Query
-from shoprec.pipeline.rules import Reranker, Rules
+from shoprec.pipeline.rules import Reranker, Rules, member
 
 
 class DiversityReranker(Reranker):
@@ -128,7 +128,8 @@ class ExplorationReranker(Reranker):
         n = len(rules.catalog)
         self.clicks = np.zeros(n)
         self.impressions = np.zeros(n)
-        self._tried: set[int] = set()  # items with any feedback: always compete
+        self._clicked: set[int] = set()  # items with a click: always compete
+        self._clicked_arr = np.zeros(0, np.int64)
         self._lock = threading.Lock()
 
     def _ensure(self, n: int) -> None:
@@ -143,19 +144,27 @@ class ExplorationReranker(Reranker):
         self._ensure(item + 1)
         self.clicks[item] += float(clicked)
         self.impressions[item] += float(shown)
-        self._tried.add(int(item))
+        if clicked and int(item) not in self._clicked:
+            self._clicked.add(int(item))
+            self._clicked_arr = np.fromiter(self._clicked, np.int64, len(self._clicked))
 
     def _arms(self) -> np.ndarray:
-        """New items competing for the slots: every one that has feedback, plus a random
+        """New items competing for the slots: every one that was clicked, plus a random
         sample of `max_arms` of the rest (a catalog can hold 100k new items; sampling keeps
-        a request to a few hundred Beta draws). Shape (<= max_arms + n_with_feedback,)."""
+        a request to a few hundred Beta draws). Items shown but never clicked compete through
+        the sample: their posterior is below an untried item's, and letting every shown item
+        in would grow each request's draws with traffic. Shape (<= max_arms + n_clicked,)."""
         new = self.rules.catalog.new_items
         if len(new) <= self.max_arms:
             return new
         sample = new[self.rng.integers(0, len(new), self.max_arms)]
-        tried = np.fromiter(self._tried, np.int64, len(self._tried))
-        tried = tried[self.rules.catalog.is_new[tried]]
-        return np.unique(np.concatenate([sample, tried]))
+        clicked = self._clicked_arr
+        if len(clicked):
+            is_new = self.rules.catalog.is_new
+            clicked = clicked[clicked < len(is_new)]
+            clicked = clicked[is_new[clicked]]
+            sample = np.concatenate([sample, clicked])
+        return np.unique(sample)
 
     def rerank(self, query: Query, candidates: Candidates) -> Candidates:
         k = query.k
@@ -165,7 +174,7 @@ class ExplorationReranker(Reranker):
         if len(new) == 0:
             return candidates
         top = candidates.items[:k]
-        new = new[self.rules.allowed(query, new) & ~np.isin(new, top)]
+        new = new[self.rules.allowed(query, new) & ~member(new, np.sort(top))]
         if len(new) == 0:
             return candidates
         self._ensure(int(new.max()) + 1)
@@ -182,7 +191,6 @@ class ExplorationReranker(Reranker):
             out.note(item, f"exploration: new item tried at position {pos + 1}")
             if self.count_impressions:
                 self.impressions[item] += 1.0
-                self._tried.add(int(item))
         return out
 
 

@@ -20,8 +20,9 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def service(request: Request) -> ServiceState:
-    """The app's `ServiceState` (built in the lifespan)."""
+async def service(request: Request) -> ServiceState:
+    """The app's `ServiceState` (built in the lifespan). Async: a plain attribute read needs
+    no worker thread."""
     return request.app.state.service
 
 
