@@ -195,6 +195,15 @@ def main() -> None:
     ap.add_argument("--ranker-users", type=int, default=5000)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--vector-index",
+        choices=("auto", "exact", "hnsw"),
+        default="auto",
+        help="content vector search (hnsw: faiss graph even for a small catalog)",
+    )
+    ap.add_argument(
+        "--knobs", default=",".join(map(str, KNOBS)), help="diversity knobs, comma list"
+    )
     args = ap.parse_args()
     import torch
 
@@ -204,9 +213,13 @@ def main() -> None:
         return
     name, data = load(args)
     models = tuple(m for m in args.models.split(",") if m)
+    if args.vector_index != "auto":
+        name += f"_{args.vector_index}"
+    knobs = [float(x) for x in args.knobs.split(",") if x]
     cfg = PipelineConfig(
         models=models,
         model_params=json.loads(args.model_params),
+        vector_index=args.vector_index,
         refit_full=False,
         ranker_max_users=args.ranker_users,
         seed=args.seed,
@@ -249,7 +262,7 @@ def main() -> None:
         print(s, out["sources"][s])
     for key, slots in (("pipeline", cfg.exploration_slots), ("pipeline_no_exploration", 0)):
         exploration.slots = slots
-        for d in KNOBS:
+        for d in knobs:
             out[key][str(d)] = metrics(
                 *run_lists(pipe, test, pipe.run, k, d), test, vectors, n_items, k
             )

@@ -25,7 +25,7 @@ from shoprec.data.interactions import InteractionData
 from shoprec.features.fusion import ContentEncoder, items_frame
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.catalog import CatalogView
-from shoprec.pipeline.model_retrievers import ContentRetriever
+from shoprec.pipeline.model_retrievers import CLOSEST_RECENT, ContentRetriever, closest_recent
 from shoprec.pipeline.persist import register_retriever_kind
 from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
@@ -458,14 +458,13 @@ class NewItemsRetriever(Retriever):
             items, scores = new[o], all_scores[o]
         if len(items) == 0:
             return Candidates.empty()
-        ev = (
-            seeds[np.argmax(vec[items] @ vec[seeds].T, axis=1)]
-            if len(seeds)
-            else np.full(len(items), -1, np.int64)
-        )
+        # evidence: the closest recent item, resolved in `explain` for the shown items only
+        ev = np.full(len(items), CLOSEST_RECENT if len(seeds) else -1, np.int64)
         return Candidates.from_source(self.name, items, scores, ev)
 
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
+        if ref == CLOSEST_RECENT:
+            ref = closest_recent(self.vectors_, query.recent(self.recent), item) if query else -1
         if ref < 0:
             return "new in the shop"
         how = verb(query.event_type_of(ref)) if query is not None else "liked"

@@ -26,6 +26,20 @@ from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
 from shoprec.pipeline.vector_index import ANN_MIN_ITEMS, VectorIndex, resolve_kind
 
+CLOSEST_RECENT = -2  # evidence: "the shopper's recent item closest to this one", see below
+
+
+def closest_recent(vectors: np.ndarray, seeds: np.ndarray, item: int) -> int:
+    """The seed (recent history item) whose vector is most similar to `item`'s; -1 if none.
+
+    Vector retrievers record `CLOSEST_RECENT` as evidence and resolve it here, in `explain`,
+    only for the items a response shows."""
+    seeds = seeds[seeds < len(vectors)]
+    if len(seeds) == 0 or not 0 <= item < len(vectors):
+        return -1
+    return int(seeds[np.argmax(vectors[seeds] @ vectors[item])])
+
+
 _SEQUENTIAL_HINTS = ("sasrec", "bert4rec", "gru4rec", "caser", "sequen", "best")
 
 
@@ -251,10 +265,10 @@ class ContentRetriever(Retriever):
         if q is None:
             return Candidates.empty()
         items, scores = self._search(q, n, query.history)
-        seeds = seeds[seeds < len(self.vectors_)]
-        # evidence: the recent item each candidate is closest to, shape (n, n_seeds)
-        closest = seeds[np.argmax(self.vectors_[items] @ self.vectors_[seeds].T, axis=1)]
-        return Candidates.from_source(self.name, items, scores, closest)
+        # evidence: the recent item each candidate is closest to, worked out in `explain` for
+        # the few items that are shown rather than here for every candidate
+        evidence = np.full(len(items), CLOSEST_RECENT, np.int64)
+        return Candidates.from_source(self.name, items, scores, evidence)
 
     def similar(self, item: int, n: int) -> Candidates:
         if item >= len(self.vectors_) or not self.vectors_[item].any():
@@ -263,6 +277,8 @@ class ContentRetriever(Retriever):
         return Candidates.from_source(self.name, items, scores, np.full(len(items), item))
 
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
+        if ref == CLOSEST_RECENT:
+            ref = closest_recent(self.vectors_, query.recent(self.recent), item) if query else -1
         if ref < 0:
             return "similar in content"
         if query is None:

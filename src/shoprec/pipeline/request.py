@@ -158,9 +158,13 @@ class Query:
         """The last `n` distinct history items, most recent first. Shape (<= n,)."""
         if len(self.history) == 0:
             return self.history
-        rev = self.history[::-1]
-        _, first = np.unique(rev, return_index=True)
-        return rev[np.sort(first)][:n]
+        memo = self.__dict__.setdefault("_recent", {})  # several retrievers ask per request
+        hit = memo.get(n)
+        if hit is None:
+            rev = self.history[::-1]
+            _, first = np.unique(rev, return_index=True)
+            hit = memo[n] = rev[np.sort(first)][:n]
+        return hit
 
     def event_type_of(self, item: int) -> str:
         """Latest event type the shopper had with `item` ("" when unknown)."""
