@@ -25,7 +25,12 @@ from shoprec.data.interactions import InteractionData
 from shoprec.features.fusion import ContentEncoder, items_frame
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.catalog import CatalogView
-from shoprec.pipeline.model_retrievers import CLOSEST_RECENT, ContentRetriever, closest_recent
+from shoprec.pipeline.model_retrievers import (
+    CLOSEST_RECENT,
+    ContentRetriever,
+    closest_recent,
+    resolve_closest,
+)
 from shoprec.pipeline.persist import register_retriever_kind
 from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
@@ -461,6 +466,13 @@ class NewItemsRetriever(Retriever):
         # evidence: the closest recent item, resolved in `explain` for the shown items only
         ev = np.full(len(items), CLOSEST_RECENT if len(seeds) else -1, np.int64)
         return Candidates.from_source(self.name, items, scores, ev)
+
+    def resolve_evidence(
+        self, refs: np.ndarray, items: np.ndarray, query: Query | None
+    ) -> np.ndarray:
+        if query is None:
+            return refs
+        return resolve_closest(self.vectors_, query.recent(self.recent), refs, items)
 
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
         if ref == CLOSEST_RECENT:

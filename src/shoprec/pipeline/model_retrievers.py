@@ -40,6 +40,23 @@ def closest_recent(vectors: np.ndarray, seeds: np.ndarray, item: int) -> int:
     return int(seeds[np.argmax(vectors[seeds] @ vectors[item])])
 
 
+def resolve_closest(
+    vectors: np.ndarray, seeds: np.ndarray, refs: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """`refs` with every `CLOSEST_RECENT` replaced by the item's closest seed (-1 if none),
+    in one product for the shown items. Shapes (n,), (n,) -> (n,)."""
+    todo = np.flatnonzero((refs == CLOSEST_RECENT) & (items < len(vectors)))
+    if len(todo) == 0:
+        return refs
+    refs = refs.copy()
+    seeds = seeds[seeds < len(vectors)]
+    if len(seeds) == 0:
+        refs[todo] = -1
+        return refs
+    refs[todo] = seeds[np.argmax(vectors[items[todo]] @ vectors[seeds].T, axis=1)]
+    return refs
+
+
 _SEQUENTIAL_HINTS = ("sasrec", "bert4rec", "gru4rec", "caser", "sequen", "best")
 
 
@@ -275,6 +292,13 @@ class ContentRetriever(Retriever):
             return Candidates.empty()
         items, scores = self._search(self.vectors_[item], n, np.array([item]))
         return Candidates.from_source(self.name, items, scores, np.full(len(items), item))
+
+    def resolve_evidence(
+        self, refs: np.ndarray, items: np.ndarray, query: Query | None
+    ) -> np.ndarray:
+        if query is None:
+            return refs
+        return resolve_closest(self.vectors_, query.recent(self.recent), refs, items)
 
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
         if ref == CLOSEST_RECENT:

@@ -231,8 +231,11 @@ class Pipeline:
         for s, col in cands.source_scores.items():
             scores = col.tolist()
             ranks = cands.source_ranks[s].tolist()
-            refs = cands.evidence[s].tolist()
             r = self.retrievers.get(s)
+            refs = cands.evidence[s]
+            refs = (
+                r.resolve_evidence(refs, cands.items, query) if r is not None else refs
+            ).tolist()
             for j, v in enumerate(scores):
                 if v != v:  # NaN: this source did not find the item
                     continue

@@ -71,6 +71,13 @@ class Retriever(ABC):
         """A sentence a shopper can read, from this source's evidence reference."""
         return f"recommended by {self.name}"
 
+    def resolve_evidence(
+        self, refs: np.ndarray, items: np.ndarray, query: Query | None
+    ) -> np.ndarray:
+        """The evidence references of the shown `items`, for sources that leave some to be
+        worked out only for them (default: `refs` unchanged). Shapes (n,), (n,) -> (n,)."""
+        return refs
+
     # persistence: params.json (constructor kwargs) + state.npz (learned arrays)
     def params(self) -> dict[str, Any]:
         return {"name": self.name}

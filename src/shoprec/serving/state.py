@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shoprec.pipeline.request import Recommendation, RecRequest
+from shoprec.pipeline.request import HistoryEvent, Recommendation, RecRequest
 from shoprec.serving.auth import AccessControl
 from shoprec.serving.cache import ResultCache, state_version
 from shoprec.serving.identity import UserIds
@@ -81,6 +81,8 @@ class ServiceState:
     def recommend(self, user: str, q: RecQuery) -> tuple[Served, list[Recommendation]]:
         served = self.models.get()
         history = self.history(user)
+        if self.cache.size <= 0:  # no cache: no key to digest either
+            return served, list(served.pipeline.recommend(self.request(user, q, history)))
         key = (
             user,
             served.recipe,
@@ -105,7 +107,12 @@ class ServiceState:
         return RecRequest(
             user_id=user,
             k=q.k,
-            history=tuple(e for e in history if e.item_id),
+            # HistoryEvents already: the request's own conversion then has nothing to do
+            history=tuple(
+                HistoryEvent(str(e.item_id), str(e.event_type), float(e.timestamp))
+                for e in history
+                if e.item_id
+            ),
             diversity=q.diversity,
             category=q.category,
             min_price=q.min_price,
