@@ -35,6 +35,7 @@ from shoprec.pipeline.persist import register_retriever_kind
 from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
+from shoprec.pipeline.rules import member
 from shoprec.pipeline.vector_index import VectorIndex
 from shoprec.types import Item
 
@@ -429,6 +430,17 @@ class NewItemsRetriever(Retriever):
             return None
         return index
 
+    def _new_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The new items and their vectors as one contiguous matrix, rebuilt only when the
+        vectors or the new-item flags are replaced (a scan then reads no copied rows)."""
+        cached = getattr(self, "_rows", None)
+        if cached is None or cached[0] is not self.vectors_ or cached[1] is not self.is_new_:
+            new = np.flatnonzero(self.is_new_)
+            new = new[new < len(self.vectors_)]
+            cached = (self.vectors_, self.is_new_, new, np.ascontiguousarray(self.vectors_[new]))
+            self._rows = cached
+        return cached[2], cached[3]
+
     def _new_bits(self) -> np.ndarray:
         """`is_new_` packed for the graph's filter, rebuilt when `is_new_` is replaced."""
         cached = getattr(self, "_bits", None)
@@ -454,11 +466,10 @@ class NewItemsRetriever(Retriever):
             items = items[items < len(is_new)]
             scores = scores[: len(items)]
         else:
-            new = np.flatnonzero(self.is_new_)
-            new = new[~np.isin(new, query.history) & ~np.isin(new, query.excluded)]
-            if len(new) == 0:
-                return Candidates.empty()
-            all_scores = vec[new] @ q
+            new, matrix = self._new_rows()
+            all_scores = matrix @ q
+            removed = np.union1d(query.history, query.excluded)
+            all_scores[member(new, removed)] = -np.inf
             o = top_n(all_scores, n)
             items, scores = new[o], all_scores[o]
         if len(items) == 0:
