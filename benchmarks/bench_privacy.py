@@ -11,7 +11,8 @@ Usage (2 cores, no GPU; run with `nice -n 10`):
         --out benchmarks/results/privacy_mia_beauty.json
 
 Protocol: leave-one-out (`shoprec.data.splits.leave_one_out`), full ranking over all items,
-history masked, NDCG@10 on the test targets (`shoprec.models.ranking.evaluate_ndcg`). The
+history masked, NDCG@10 on the test targets (`shoprec.models.ranking.evaluate_ndcg`); `dp`
+also records validation NDCG@10, the figure settings are compared on. The
 model is `PrivateSeq` (SASRec-style, one example per user per step); epsilon = inf is the
 same model and recipe without clipping or noise. No validation-based early stopping for any
 run (it would spend privacy), so every run trains the same fixed number of epochs.
@@ -96,9 +97,11 @@ def run_dp(args: argparse.Namespace) -> None:
             report = fit_private(model, split.train, eps, max_grad_norm=args.max_grad_norm)
         seconds = time.perf_counter() - t0
         ndcg = evaluate_ndcg(model, split.test, 10)
+        valid = evaluate_ndcg(model, split.valid, 10)  # design choices are read here
         runs.append(
             {
                 "target_epsilon": eps_s,
+                "valid_ndcg@10": valid,
                 "privacy": report.as_dict() if report else {"epsilon": 0.0, "untrained": True},
                 "test_ndcg@10": ndcg,
                 "train_seconds": seconds,
@@ -111,6 +114,7 @@ def run_dp(args: argparse.Namespace) -> None:
         spent = f"spent={report.epsilon:.3f} sigma={report.noise_multiplier:.3f} " if report else ""
         print(
             f"eps={eps_s} {spent}steps={report.steps if report else 0} NDCG@10={ndcg:.4f} "
+            f"valid={valid:.4f} "
             f"({seconds:.0f}s)",
             flush=True,
         )
