@@ -19,9 +19,13 @@ or removing *all* training interactions of one user, under these conditions:
 - no choice is made with private data: no early stopping on validation users (it would spend
   privacy), a fixed number of epochs, hyper-parameters chosen beforehand.
 
-Not covered: the item vocabulary (the catalog is treated as public), data-dependent cleaning
-before training (k-core filters), and the serve-time history the model reads (it is used at
-request time, never trained on).
+Not covered: the item vocabulary and the catalog's item attributes (treated as public: with
+``PrivateSeq(item_repr="attributes")`` item vectors, their IDF weights and the attribute
+prior are functions of the catalog only, never of interactions, so they cost no privacy),
+data-dependent cleaning before training (k-core filters), and the serve-time history the model
+reads (it is used at request time, never trained on). Everything learned from interactions
+(item bias, per-item correction, attribute embeddings, encoder) is a model weight and goes
+through the clipped, noised gradient.
 
 Training runs in `shoprec.training.loop`: `DPLossModule` replaces the model's module during
 training and its `loss` returns a surrogate whose gradient *is* the clipped, noised gradient
