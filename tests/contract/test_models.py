@@ -37,7 +37,15 @@ class Case:
     sequential: bool = False  # learns order (i -> i + 2 must hold)
 
 
-TINY_TORCH: dict[str, Any] = {"dim": 16, "epochs": 30, "lr": 0.01, "max_len": 10, "dropout": 0.0, "batch_size": 64, "num_threads": 1}
+TINY_TORCH: dict[str, Any] = {
+    "dim": 16,
+    "epochs": 30,
+    "lr": 0.01,
+    "max_len": 10,
+    "dropout": 0.0,
+    "batch_size": 64,
+    "num_threads": 1,
+}
 
 CASES: list[Case] = [
     Case("popularity", personal=False),
@@ -63,6 +71,11 @@ CASES: list[Case] = [
     Case("gru4rec", {**TINY_TORCH, "epochs": 60, "lr": 0.02, "patience": 60}, sequential=True),
     Case("two_tower", {**TINY_TORCH, "negatives": "full", "temperature": 0.1}),
     Case("blend", {"members": [["seqrules", {}], ["attrknn", {}]]}, sequential=True),
+    Case(
+        "stacked",
+        {"members": [["seqrules", {}], ["itemknn", {}]], "n_estimators": 50},
+        sequential=True,
+    ),
     Case("best", sequential=True),
 ]
 

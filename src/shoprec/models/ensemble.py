@@ -6,8 +6,7 @@ weighted sum. With `weights=None` the weights are picked on the validation split
 NDCG@10 (coordinate ascent), so nothing depends on the dataset's name and nothing is tuned
 on test data.
 
-`Best` is the product's default: sequential rules (transitions between nearby items) blended
-with attribute similarity to the recent items (plain and popularity-weighted).
+The product's default, `best`, stacks a blend under a learned ranker (`models.stacked`).
 """
 
 from __future__ import annotations
@@ -184,29 +183,3 @@ class Blend(Recommender):
             model_class(name).load(path / f"member_{i}") for i, name in enumerate(blend["members"])
         ]
         return model
-
-
-# The product's default. Chosen on Beauty's *validation* split among cheap members that do
-# not depend on a GPU; the blend weights are re-chosen on each dataset's validation split.
-BEST_MEMBERS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("seqrules", {}),
-    ("attrknn", {}),
-    ("attrknn", {"popularity": 1.0}),
-)
-
-
-class Best(Blend):
-    """The product's best configuration: `Blend` with `BEST_MEMBERS`, weights chosen on the
-    validation split."""
-
-    name = "best"
-
-    def __init__(
-        self,
-        members: Sequence[Sequence[Any]] = BEST_MEMBERS,
-        weights: Sequence[float] | None = None,
-        grid_steps: int = 6,
-        max_select_users: int | None = 5000,
-        random_state: int = 0,
-    ):
-        super().__init__(members, weights, grid_steps, max_select_users, random_state)

@@ -26,7 +26,8 @@ _REGISTRY: dict[str, str] = {
     "sasrec": "shoprec.models.sasrec:SASRec",
     "private_seq": "shoprec.models.private_seq:PrivateSeq",
     "blend": "shoprec.models.ensemble:Blend",
-    "best": "shoprec.models.ensemble:Best",
+    "stacked": "shoprec.models.stacked:Stacked",
+    "best": "shoprec.models.stacked:Best",
 }
 
 
