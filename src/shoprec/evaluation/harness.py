@@ -214,14 +214,21 @@ def run(
 
 
 def learned_settings(model: Recommender) -> dict[str, Any]:
-    """Scalar learned state (`l2_`, `recency_`, ...): what fit chose on validation."""
-    return {
-        k: v.item() if isinstance(v, np.generic) else v
-        for k, v in vars(model).items()
-        if k.endswith("_")
-        and not k.startswith("_")
-        and isinstance(v, int | float | str | bool | np.generic)
-    }
+    """What fit chose on validation: scalar learned state (`l2_`, `recency_`, ...), short
+    vectors (blend weights) and flat dicts of scalars (a ranker's summary)."""
+    out: dict[str, Any] = {}
+    for k, v in vars(model).items():
+        if not k.endswith("_") or k.startswith("_"):
+            continue
+        if isinstance(v, int | float | str | bool | np.generic):
+            out[k] = v.item() if isinstance(v, np.generic) else v
+        elif isinstance(v, np.ndarray) and v.ndim == 1 and v.size <= 32:
+            out[k] = [x.item() for x in v]
+        elif isinstance(v, dict) and all(
+            isinstance(x, int | float | str | bool) for x in v.values()
+        ):
+            out[k] = dict(v)
+    return out
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,7 @@ class Stacked(Recommender):
             data, valid
         )
         self.n_items_ = data.n_items
+        self.weights_ = self.blend_.weights_
         pop = data.item_popularity()
         self.log_popularity_ = np.log1p(np.asarray(pop, dtype=np.float64)).astype(np.float32)
         self.ranker_ = None
@@ -290,6 +291,7 @@ class Stacked(Recommender):
             raise ValueError(f"Stacked: artifact format {info.get('format_version')} not supported")
         model.blend_ = Blend.load(path / "blend")
         model.n_items_ = int(info["n_items"])
+        model.weights_ = model.blend_.weights_
         model.log_popularity_ = np.load(path / "log_popularity.npy")
         model.ranker_info_ = info["ranker"]
         model.ranker_ = None
