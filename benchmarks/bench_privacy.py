@@ -55,6 +55,8 @@ def _model(args: argparse.Namespace, **over: Any) -> PrivateSeq:
         item_repr=args.item_repr,
         id_dim=args.id_dim,
         prior_last=args.prior_last,
+        popularity_init=args.popularity_init,
+        popularity_share=args.popularity_share,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
@@ -213,6 +215,10 @@ def main() -> None:
     ap.add_argument("--item-repr", default="id", help="PrivateSeq item_repr: id | attributes")
     ap.add_argument("--id-dim", type=int, default=0, help="attributes: per-item correction rank")
     ap.add_argument("--prior-last", type=int, default=5, help="attributes: prior's last items")
+    ap.add_argument(
+        "--popularity-init", type=float, default=0.0, help="attributes: bias <- s log(1+pop)"
+    )
+    ap.add_argument("--popularity-share", type=float, default=0.25, help="of epsilon, DP")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=float, default=0.02, help="fraction of steps warming up")
     ap.add_argument("--dim", type=int, default=64)

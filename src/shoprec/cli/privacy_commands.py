@@ -186,6 +186,13 @@ def train_private_cmd(
     item_attributes: AttrsOpt = None,
     item_repr: ItemReprOpt = "id",
     id_dim: IdDimOpt = 0,
+    popularity_init: Annotated[
+        float,
+        typer.Option(help="attributes: start the item bias at s log(1 + DP popularity); 0 off"),
+    ] = 0.0,
+    popularity_share: Annotated[
+        float, typer.Option(help="share of epsilon spent on the popularity release")
+    ] = 0.25,
     json_out: JsonOpt = None,
 ) -> None:
     """DP-SGD training of PrivateSeq (per-user guarantee); (epsilon, delta) in the artifact."""
@@ -203,6 +210,8 @@ def train_private_cmd(
         dropout=0.0,
         item_repr=item_repr,
         id_dim=id_dim,
+        popularity_init=popularity_init,
+        popularity_share=popularity_share,
         progress=True,
     )
     report = fit_private(model, split.train, _epsilon(epsilon), delta, max_grad_norm)

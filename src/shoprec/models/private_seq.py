@@ -270,6 +270,13 @@ class PrivateSeq(TorchRecommender):
     prior_last, prior_decay : int, float
         "attributes" only: the public attribute-overlap prior reads the last `prior_last`
         items, weighted `prior_decay` ** age (0 items: no prior).
+    popularity_init, popularity_share : float
+        "attributes" only: start the item bias at ``popularity_init * log(1 + c_j)`` where
+        ``c_j`` counts item j's training users, each user weighing 1 / sqrt(their distinct
+        items) (L2 sensitivity 1 per user); 0 leaves the bias at zero. Under DP
+        (`shoprec.privacy.dp.fit_private`) the counts are released with the Gaussian
+        mechanism, spending `popularity_share` of epsilon (composed with DP-SGD in the
+        same RDP accountant). Federated training ignores it.
     poisson : bool
         Sample each step's users independently with probability ``batch_size / n_users``
         (needed for the DP guarantee; off, every user appears once per epoch).
@@ -290,6 +297,8 @@ class PrivateSeq(TorchRecommender):
         id_dim: int = 0,
         prior_last: int = 5,
         prior_decay: float = 0.6,
+        popularity_init: float = 0.0,
+        popularity_share: float = 0.25,
         poisson: bool = False,
         epochs: int = 100,
         lr: float = 1e-3,
@@ -313,6 +322,8 @@ class PrivateSeq(TorchRecommender):
         self.id_dim = id_dim
         self.prior_last = prior_last
         self.prior_decay = prior_decay
+        self.popularity_init = popularity_init
+        self.popularity_share = popularity_share
         self.poisson = poisson
         self.epochs = epochs
         self.lr = lr
@@ -355,11 +366,41 @@ class PrivateSeq(TorchRecommender):
             prior_decay=self.prior_decay,
         )
 
+    def fit(self, data: InteractionData, valid: Any = None) -> PrivateSeq:
+        """Non-private training (the shared loop); starts the item bias at the exact
+        popularity when `popularity_init` is set."""
+        if self.popularity_init and self.item_repr == "attributes":
+            self._popularity_noise = 0.0
+        return super().fit(data, valid)
+
+    def popularity_counts(self, data: InteractionData) -> np.ndarray:
+        """Per item, the sum over training users (>= 2 items) of 1 / sqrt(distinct items):
+        each user's contribution has L2 norm 1."""
+        counts = np.zeros(data.n_items)
+        for seq in data.sequences():
+            if len(seq) >= 2:
+                items = np.unique(seq)
+                counts[items] += 1.0 / np.sqrt(len(items))
+        return counts
+
+    def init_item_bias(self, data: InteractionData, noise_std: float, seed: int) -> None:
+        """Item bias <- popularity_init * log(1 + max(0, counts + N(0, noise_std^2)))."""
+        counts = self.popularity_counts(data)
+        if noise_std > 0:
+            counts = counts + np.random.default_rng(seed).normal(0.0, noise_std, len(counts))
+        bias = self.popularity_init * np.log1p(np.maximum(counts, 0.0))
+        with torch.no_grad():
+            self.module_.item_bias.weight[:, 0] = torch.as_tensor(bias, dtype=torch.float32)
+
     def _prepare(self, data: InteractionData) -> None:
         """One record per user with at least two training items (one to read, one to
         predict)."""
         self._examples = [s for s in data.sequences() if len(s) >= 2]
         self.n_train_users_ = len(self._examples)
+        noise = getattr(self, "_popularity_noise", None)  # set by fit / fit_private only
+        if noise is not None:
+            self._popularity_noise = None
+            self.init_item_bias(data, noise, self.random_state + 1)
 
     def n_train_batches(self, batch_size: int) -> int:
         return -(-len(self._examples) // batch_size)

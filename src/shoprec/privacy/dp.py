@@ -65,6 +65,7 @@ class PrivacyReport:
     sample_rate: float
     steps: int
     n_users: int
+    popularity_noise_multiplier: float = 0.0  # > 0: item popularity released (Gaussian)
     unit: str = "user"
     accountant: str = "rdp"
     guarantee: str = GUARANTEE
@@ -176,15 +177,38 @@ class DPLossModule(nn.Module):
         return self._gsm[0].to_standard_module()
 
 
-def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
-    """Epsilon of `steps` Poisson-subsampled Gaussian steps (Opacus RDP accountant)."""
+def epsilon_spent(
+    noise_multiplier: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    release_noise: float = 0.0,
+) -> float:
+    """Epsilon of `steps` Poisson-subsampled Gaussian steps (Opacus RDP accountant),
+    composed with one full-data Gaussian release of noise multiplier `release_noise` (> 0;
+    the popularity counts) when given."""
     if noise_multiplier <= 0 or steps == 0:
         return math.inf if steps else 0.0
     from opacus.accountants import RDPAccountant
 
     acc = RDPAccountant()
     acc.history = [(noise_multiplier, sample_rate, steps)]
+    if release_noise > 0:
+        acc.history.append((release_noise, 1.0, 1))
     return float(acc.get_epsilon(delta))
+
+
+def _calibrate(eps_of: Any, target: float) -> float:
+    """Smallest noise multiplier (to 0.1%) whose `eps_of(sigma)` is <= target."""
+    lo, hi = 0.05, 1.0
+    while eps_of(hi) > target:
+        lo, hi = hi, hi * 2
+        if hi > 1e5:
+            raise ValueError("the privacy budget is too low")
+    while hi - lo > 1e-3 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if eps_of(mid) <= target else (mid, hi)
+    return hi
 
 
 def default_delta(n_users: int) -> float:
@@ -230,6 +254,18 @@ def fit_private(
     delta = default_delta(n_users) if delta is None else float(delta)
     q = min(1.0, model.batch_size / n_users)
     planned = model.epochs * model.n_train_batches(model.batch_size)
+    # optional popularity release (PrivateSeq popularity_init): a Gaussian mechanism on
+    # per-user L2-normalised item counts, `popularity_share` of epsilon, composed below
+    pop_sigma = 0.0
+    if getattr(model, "popularity_init", 0) and getattr(model, "item_repr", "id") == "attributes":
+        if private:
+            share = float(model.popularity_share)
+            if not 0 < share < 1:
+                raise ValueError("fit_private: popularity_share must be in (0, 1)")
+            pop_sigma = _calibrate(
+                lambda s: epsilon_spent(s, 1.0, 1, delta), share * target_epsilon
+            )
+        model.init_item_bias(data, pop_sigma, model.random_state + 1)
     cfg = TrainingConfig(
         epochs=model.epochs,
         lr=model.lr,
@@ -247,13 +283,18 @@ def fit_private(
         result = train(model, None, cfg)
         report = PrivacyReport(math.inf, 0.0, 0.0, 0.0, q, planned, n_users)
     else:
-        sigma = get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=q,
-            steps=planned,
-            accountant="rdp",
-        )
+        if pop_sigma > 0:
+            sigma = _calibrate(
+                lambda s: epsilon_spent(s, q, planned, delta, pop_sigma), target_epsilon
+            )
+        else:
+            sigma = get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=q,
+                steps=planned,
+                accountant="rdp",
+            )
         inner = model.module_
         wrapper = DPLossModule(inner, sigma, max_grad_norm, q * n_users, model.random_state)
         model.module_ = wrapper
@@ -261,9 +302,9 @@ def fit_private(
             result = train(model, None, cfg)
         finally:
             model.module_ = wrapper.close()
-        eps = epsilon_spent(sigma, q, wrapper.steps, delta)
+        eps = epsilon_spent(sigma, q, wrapper.steps, delta, pop_sigma)
         report = PrivacyReport(
-            eps, delta, float(sigma), float(max_grad_norm), q, wrapper.steps, n_users
+            eps, delta, float(sigma), float(max_grad_norm), q, wrapper.steps, n_users, pop_sigma
         )
     model.train_log_ = {**result.as_dict(), "privacy": report.as_dict()}
     model._examples = None

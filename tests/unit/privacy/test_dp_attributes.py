@@ -120,3 +120,51 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
     assert manifest["privacy"]["unit"] == "user"
     assert 0 < manifest["privacy"]["epsilon"] <= 4.0 + 1e-6
     assert manifest["models"]["private_seq"]["item_repr"] == "attributes"
+
+
+def test_popularity_counts_weigh_each_user_with_l2_norm_one():
+    data = brand_data(n_users=3)
+    model = PrivateSeq(item_repr="attributes", popularity_init=0.5)
+    counts = model.popularity_counts(data)
+    want = np.zeros(data.n_items)
+    for seq in data.sequences():
+        items = np.unique(seq)
+        want[items] += 1 / np.sqrt(len(items))
+        assert np.linalg.norm(np.full(len(items), 1 / np.sqrt(len(items)))) == pytest.approx(1)
+    np.testing.assert_allclose(counts, want)
+
+
+def test_popularity_release_is_composed_into_the_reported_epsilon():
+    split = leave_one_out(brand_data())
+    model = PrivateSeq(
+        item_repr="attributes",
+        popularity_init=0.5,
+        popularity_share=0.25,
+        dim=8,
+        heads=2,
+        max_len=6,
+        epochs=1,
+        batch_size=40,
+    )
+    report = fit_private(model, split.train, 4.0)
+    assert report.popularity_noise_multiplier > 0
+    # the release alone spends (about) its share; composed with DP-SGD, the total is the target
+    alone = epsilon_spent(report.popularity_noise_multiplier, 1.0, 1, report.delta)
+    assert alone == pytest.approx(1.0, rel=0.01)
+    total = epsilon_spent(
+        report.noise_multiplier,
+        report.sample_rate,
+        report.steps,
+        report.delta,
+        report.popularity_noise_multiplier,
+    )
+    assert report.epsilon == pytest.approx(total) and 3.9 < report.epsilon <= 4.0 + 1e-6
+    without = epsilon_spent(report.noise_multiplier, report.sample_rate, report.steps, report.delta)
+    assert without < report.epsilon
+    # non-private reference: the exact counts, no noise
+    plain = PrivateSeq(item_repr="attributes", popularity_init=0.5, dim=8, heads=2, max_len=6)
+    plain.spec_, plain.n_items_ = plain._spec(split.train), split.train.n_items
+    plain.module_ = plain._build(plain.spec_)
+    plain.init_item_bias(split.train, 0.0, 0)
+    want = 0.5 * np.log1p(plain.popularity_counts(split.train))
+    np.testing.assert_allclose(plain.module_.item_bias.weight[:, 0].detach(), want, rtol=1e-5)
