@@ -290,6 +290,51 @@ def pipeline_in_process(
     }
 
 
+def stage_costs(artifact: str, store_url: str, users: list[str], n: int = 3000) -> dict:
+    """CPU ms (thread time) of each stage of `Pipeline.recommend`, mean over `n` requests
+    (90 % known shoppers, 10 % strangers): where a request's time goes."""
+    from collections import defaultdict
+
+    from threadpoolctl import threadpool_limits
+
+    from shoprec.pipeline.candidates import merge
+    from shoprec.pipeline.persist import load_artifact
+    from shoprec.pipeline.request import RecRequest
+    from shoprec.storage import open_store
+
+    pipe = load_artifact(artifact)
+    known = users[:450]
+    with open_store(store_url) as store:
+        hist = {u: tuple(e for e in store.user_events(u, 50) if e.item_id) for u in known}
+    reqs = [RecRequest(user_id=u, k=10, history=hist.get(u, ())) for u in known]
+    reqs += [RecRequest(user_id=f"stranger-{i}", k=10) for i in range(50)]
+    cost: dict[str, list[float]] = defaultdict(list)
+
+    def timed(name: str, f: Any, *a: Any) -> Any:
+        t = time.thread_time()
+        out = f(*a)
+        cost[name].append(time.thread_time() - t)
+        return out
+
+    with threadpool_limits(1):
+        for r in reqs[:100]:
+            pipe.recommend(r)
+        for i in range(n):
+            t = time.thread_time()
+            q = timed("resolve request", pipe.resolve, reqs[i % len(reqs)])
+            parts = [
+                timed(f"retrieve: {name}", r.retrieve, q, pipe.config.n_candidates)
+                for name, r in pipe.retrievers.items()
+            ]
+            c = timed("merge", merge, parts)
+            c = timed("rank", (pipe.fallback_ranker if q.cold else pipe.ranker).rank, q, c)
+            for stage in pipe.rerankers:
+                c = timed(f"re-rank: {stage.name}", stage.rerank, q, c)
+            timed("explain and shape", pipe._to_recs, c.head(q.k), q)
+            cost["total"].append(time.thread_time() - t)
+    return {name: 1e3 * float(np.mean(v)) for name, v in cost.items()}
+
+
 # ----------------------------------------------------------------------------- server
 def serve(args: argparse.Namespace) -> None:
     """The server process: `shoprec serve`'s app and uvicorn options, response cache off."""
@@ -582,7 +627,18 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/service_fast.json"))
     p.add_argument("--markdown", type=Path, help="print the tables of this result JSON and exit")
+    p.add_argument(
+        "--stages",
+        choices=("exact", "hnsw", "ann"),
+        help="print the CPU cost of each pipeline stage for this (built) artifact and exit",
+    )
     args = p.parse_args()
+    if args.stages:
+        meta = json.loads((args.work / "build.json").read_text())
+        costs = stage_costs(meta[args.stages]["artifact"], meta["store_url"], meta["users"])
+        print("| stage | CPU ms per request (mean) |\n|---|---:|")
+        print("\n".join(f"| {name} | {ms:.3f} |" for name, ms in costs.items()))
+        return None
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
         return None
