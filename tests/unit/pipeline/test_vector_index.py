@@ -199,3 +199,47 @@ def test_insert_keeps_what_other_sources_knew():
     assert out.evidence["promotion"][0] == 5
     assert np.isnan(out.source_scores["promotion"][1:]).all()
     assert len(out) == len(c)
+
+
+def test_posted_item_is_recommendable_at_once_with_hnsw(tmp_path):
+    """The cold-start catalog with every vector source on HNSW graphs (forced): a posted
+    item is found through the graph's exact overlay, also after an artifact round trip."""
+    from shoprec.features.fusion import ContentEncoder
+    from shoprec.pipeline import PipelineConfig, RecRequest, load_artifact, save_artifact
+    from shoprec.pipeline.build import build_pipeline
+    from shoprec.pipeline.cold_start import attach_cold_start
+    from shoprec.types import Item
+    from tests.unit.features import catalog
+    from tests.unit.pipeline.test_cold_start import _data
+
+    data = _data()
+    cfg = PipelineConfig(item_to_item=False, exploration_slots=0, vector_index="hnsw")
+    pipe = build_pipeline(data, cfg)
+    enc = ContentEncoder(text_backend="tfidf", text_dim=16).fit(data.item_table)
+    attach_cold_start(pipe, data, enc)
+    assert pipe.retrievers["content"].index_.kind == "hnsw"
+    assert pipe.retrievers["new_items"]._graph() is pipe.retrievers["content"].index_
+    hist = data.items.to_index([catalog.item_id(3, j) for j in range(3)])
+    request = RecRequest(k=40, history=tuple(data.items.to_ids(hist)))
+    before = [r.item_id for r in pipe.recommend(request)]
+    back = load_artifact(save_artifact(pipe, tmp_path / "art"))
+    assert back.retrievers["new_items"]._graph() is back.retrievers["content"].index_
+    assert [r.item_id for r in back.recommend(request)] == before
+    new = Item(
+        "fresh-tent",
+        title="yellow camping tent model 42",
+        description="A yellow camping tent",
+        category="Outdoor > Camping",
+        brand="Brand30",
+        price=41.0,
+        stock=3,
+    )
+    for p in (pipe, back):
+        p.update_items([new])
+        idx = p.catalog.items.get("fresh-tent")
+        assert idx in p.retrievers["content"].index_.stale
+        cands = p.retrievers["new_items"].retrieve(p.query_from_indices(hist, k=5), 3)
+        assert idx in cands.items
+        sim = p.retrievers["content"].similar(idx, 5)
+        assert all(i.startswith("k3_") for i in data.items.to_ids(sim.items))
+        assert "fresh-tent" in [r.item_id for r in p.recommend(request)]
