@@ -335,6 +335,52 @@ def stage_costs(artifact: str, store_url: str, users: list[str], n: int = 3000) 
     return {name: 1e3 * float(np.mean(v)) for name, v in cost.items()}
 
 
+def hnsw_vs_exact(meta: dict[str, Any], n: int = 1000, n_sources: int = 300) -> dict[str, Any]:
+    """How much HNSW changes what is served on the 100k shop: top-10 overlap of the exact
+    and hnsw artifacts' lists (exploration off, so only the vector search differs), and each
+    vector source's recall@200 against its scan."""
+    from shoprec.pipeline.persist import load_artifact
+    from shoprec.pipeline.request import RecRequest
+    from shoprec.storage import open_store
+
+    users = meta["users"][:n]
+    with open_store(meta["store_url"]) as store:
+        hist = {u: tuple(e for e in store.user_events(u, 50) if e.item_id) for u in users}
+    lists: dict[str, list[list[str]]] = {}
+    found: dict[str, dict[str, list[set[int]]]] = {}
+    for key in ("exact", "hnsw"):
+        pipe = load_artifact(meta[key]["artifact"])
+        pipe.exploration.slots = 0
+        reqs = [RecRequest(user_id=u, k=10, history=hist[u]) for u in users]
+        lists[key] = [[r.item_id for r in pipe.recommend(q)] for q in reqs]
+        found[key] = {}
+        for q in reqs[:n_sources]:
+            query = pipe.resolve(q)
+            for name in meta[key]["vector_search"] | {"new_items": ""}:
+                items = pipe.retrievers[name].retrieve(query, pipe.config.n_candidates).items
+                found[key].setdefault(name, []).append(set(items.tolist()))
+        del pipe
+    overlap = [
+        len(set(a) & set(b)) / 10 for a, b in zip(lists["exact"], lists["hnsw"], strict=True)
+    ]
+    return {
+        "shoppers": len(users),
+        "top10_overlap": float(np.mean(overlap)),
+        "identical_lists": float(np.mean([a == b for a, b in zip(*lists.values(), strict=True)])),
+        "recall_at_200": {
+            name: float(
+                np.mean(
+                    [
+                        len(a & b) / max(1, len(a))
+                        for a, b in zip(sets, found["hnsw"][name], strict=True)
+                    ]
+                )
+            )
+            for name, sets in found["exact"].items()
+        },
+    }
+
+
 # ----------------------------------------------------------------------------- server
 def serve(args: argparse.Namespace) -> None:
     """The server process: `shoprec serve`'s app and uvicorn options, response cache off."""
@@ -632,7 +678,15 @@ def main() -> None:
         choices=("exact", "hnsw", "ann"),
         help="print the CPU cost of each pipeline stage for this (built) artifact and exit",
     )
+    p.add_argument(
+        "--hnsw-vs-exact",
+        action="store_true",
+        help="print how much HNSW changes the lists of the (built) 100k artifacts and exit",
+    )
     args = p.parse_args()
+    if args.hnsw_vs_exact:
+        print(json.dumps(hnsw_vs_exact(json.loads((args.work / "build.json").read_text()))))
+        return None
     if args.stages:
         meta = json.loads((args.work / "build.json").read_text())
         costs = stage_costs(meta[args.stages]["artifact"], meta["store_url"], meta["users"])
