@@ -15,6 +15,14 @@ DP-SGD (Abadi et al., CCS 2016) can clip each *user's* gradient:
 
 Without privacy it trains in the shared loop like every torch model; `shoprec.privacy.dp`
 trains the same model with DP-SGD.
+
+`item_repr="attributes"` is the DP-friendly variant: DP-SGD adds noise to every learned
+parameter, and per-item tables (12k items x 64 on Beauty, twice) drown in it. Here items are
+described by the public catalog (attribute ids, IDF-weighted), scores live in attribute space
+plus a learned item bias, a fixed attribute-overlap prior of the recent history (AttributeKNN's
+score, with a learned per-attribute gate) carries what the catalog alone says, and only a
+low-rank per-item correction (`id_dim`) is per item. `popularity_init` starts the item bias at
+(log) popularity, released with the Gaussian mechanism under DP (`shoprec.privacy.dp`).
 """
 
 from __future__ import annotations
