@@ -72,6 +72,8 @@ def test_reported_epsilon_is_the_accountants_for_the_steps_taken(tmp_path):
 
 
 def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
+    """`shoprec train-private` with catalog attributes and the popularity release: the
+    artifact's manifest holds the (composed) epsilon and both noise multipliers."""
     from shoprec.cli import app
     from shoprec.storage.artifacts import read_manifest
 
@@ -101,6 +103,8 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
             str(attrs),
             "--item-repr",
             "attributes",
+            "--popularity-init",
+            "0.3",
             "--out",
             str(tmp_path / "art"),
             "--epsilon",
@@ -120,6 +124,7 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
     assert manifest["privacy"]["unit"] == "user"
     assert 0 < manifest["privacy"]["epsilon"] <= 4.0 + 1e-6
     assert manifest["models"]["private_seq"]["item_repr"] == "attributes"
+    assert manifest["privacy"]["popularity_noise_multiplier"] > 0
 
 
 def test_popularity_counts_weigh_each_user_with_l2_norm_one():
