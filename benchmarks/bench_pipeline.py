@@ -202,6 +202,12 @@ def main() -> None:
         help="content vector search (hnsw: faiss graph even for a small catalog)",
     )
     ap.add_argument(
+        "--vector-neighbours",
+        type=int,
+        default=PipelineConfig().vector_neighbours,
+        help="per-item neighbour lists of the vector sources (0: search per request)",
+    )
+    ap.add_argument(
         "--knobs", default=",".join(map(str, KNOBS)), help="diversity knobs, comma list"
     )
     args = ap.parse_args()
@@ -215,11 +221,14 @@ def main() -> None:
     models = tuple(m for m in args.models.split(",") if m)
     if args.vector_index != "auto":
         name += f"_{args.vector_index}"
+    if args.vector_neighbours > 0:  # search per request keeps the earlier names
+        name += f"_nn{args.vector_neighbours}"
     knobs = [float(x) for x in args.knobs.split(",") if x]
     cfg = PipelineConfig(
         models=models,
         model_params=json.loads(args.model_params),
         vector_index=args.vector_index,
+        vector_neighbours=args.vector_neighbours,
         refit_full=False,
         ranker_max_users=args.ranker_users,
         seed=args.seed,

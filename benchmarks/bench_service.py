@@ -193,7 +193,10 @@ def build_stage(
     pipe = build_pipeline(data, cfg)
     t_vec = time.perf_counter()
     vectors = ContentRetriever(
-        clustered_vectors(pipe.catalog.category, rng), "vectors", index=cfg.vector_index
+        clustered_vectors(pipe.catalog.category, rng),
+        "vectors",
+        index=cfg.vector_index,
+        neighbours=cfg.vector_neighbours,
     )
     meta.setdefault("vector_source_build_s", {})[key] = time.perf_counter() - t_vec
     pipe.add_retriever(vectors)
@@ -212,6 +215,35 @@ def build_stage(
         "interactions": data.n_interactions,
     }
     log(f"{key} artifact {path.name}: {meta[key]}, {meta['timings_s'][f'build_{key}']:.0f}s")
+
+
+def add_neighbours(work: Path, meta: dict[str, Any], key: str, n: int) -> None:
+    """Give a built artifact's vector sources (content, new items, 64-d vectors) per-item
+    neighbour lists of `n` items (`PipelineConfig.vector_neighbours`; 0: none, search per
+    request) and save it as a new version; the old one stays as `artifact_search`."""
+    import faiss
+
+    from shoprec.pipeline.cold_start import NewItemsRetriever
+    from shoprec.pipeline.persist import load_artifact, save_artifact
+
+    faiss.omp_set_num_threads(1)
+    t = time.perf_counter()
+    base = meta[key]
+    pipe = load_artifact(base.get("artifact_search", base["artifact"]))
+    timings = {}
+    for r in pipe.retrievers.values():
+        if isinstance(r, ContentRetriever | NewItemsRetriever):
+            t0 = time.perf_counter()
+            r.build_neighbours(n)
+            timings[r.name] = time.perf_counter() - t0
+            log(f"{key}: {r.name} lists of {n} in {timings[r.name]:.0f}s")
+    path = save_artifact(pipe, work / key)
+    base.setdefault("artifact_search", base["artifact"])
+    base["artifact"] = str(path)
+    base["neighbours"] = n
+    base["neighbour_lists_s"] = timings
+    meta["timings_s"][f"neighbours_{key}"] = time.perf_counter() - t
+    log(f"{key}: artifact with neighbour lists {path.name}")
 
 
 # ----------------------------------------------------------------------------- references
@@ -333,6 +365,92 @@ def stage_costs(artifact: str, store_url: str, users: list[str], n: int = 3000) 
             timed("explain and shape", pipe._to_recs, c.head(q.k), q)
             cost["total"].append(time.thread_time() - t)
     return {name: 1e3 * float(np.mean(v)) for name, v in cost.items()}
+
+
+def framework_costs(artifact: str, store_url: str, users: list[str], n: int = 2000) -> dict:
+    """CPU ms per request (process time, all threads) of the app called in process through
+    ASGI, no HTTP parsing or sockets: `GET /health`, `GET /v1/recommendations` with the
+    pipeline replaced by a stub returning a fixed list (routing, auth, validation, history
+    read, response), the history read alone, and the real route."""
+    import asyncio
+
+    from threadpoolctl import threadpool_limits
+
+    from shoprec.serving.app import create_app
+    from shoprec.serving.settings import ServingSettings
+    from shoprec.serving.state import RecQuery
+
+    settings = ServingSettings(
+        artifacts=artifact,
+        store_url=store_url,
+        cache_size=0,
+        rate_limit_per_s=0.0,
+        reload_poll_s=0.0,
+    )
+    app = create_app(settings)
+    known = users[:450]
+
+    async def call(path: str, query: bytes = b"") -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "root_path": "",
+            "headers": [(b"host", b"bench")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        status = 0
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(scope, receive, send)
+        return status
+
+    async def timed(label: str, make: Any) -> float:
+        for i in range(50):
+            assert await make(i) == 200, label
+        t = time.process_time()
+        for i in range(n):
+            await make(i)
+        return 1e3 * (time.process_time() - t) / n
+
+    def rec(i: int) -> Any:
+        return call("/v1/recommendations", f"user_id={known[i % len(known)]}&k=10".encode())
+
+    async def run() -> dict:
+        out: dict[str, float] = {}
+        async with app.router.lifespan_context(app):
+            state = app.state.service
+            out["GET /health"] = await timed("health", lambda i: call("/health"))
+            out["GET /v1/recommendations"] = await timed("rec", rec)
+            t = time.process_time()
+            for i in range(n):
+                state.request(known[i % len(known)], RecQuery(10))
+            out["history read + request (no route)"] = 1e3 * (time.process_time() - t) / n
+            pipe = state.models.current.pipeline
+            fixed = list(pipe.recommend(state.request(known[0], RecQuery(10))))
+            real = pipe.recommend
+            pipe.recommend = lambda request: fixed
+            try:
+                out["GET /v1/recommendations, pipeline stubbed"] = await timed("stub", rec)
+            finally:
+                pipe.recommend = real
+        return out
+
+    with threadpool_limits(1):
+        return asyncio.run(run())
 
 
 def hnsw_vs_exact(meta: dict[str, Any], n: int = 1000, n_sources: int = 300) -> dict[str, Any]:
@@ -683,7 +801,32 @@ def main() -> None:
         action="store_true",
         help="print how much HNSW changes the lists of the (built) 100k artifacts and exit",
     )
+    p.add_argument(
+        "--add-neighbours",
+        nargs="+",
+        choices=("exact", "hnsw", "ann"),
+        help="give these built artifacts per-item neighbour lists (--neighbours) and exit",
+    )
+    p.add_argument("--neighbours", type=int, default=100)
+    p.add_argument(
+        "--framework",
+        choices=("exact", "hnsw", "ann"),
+        help="print the in-process CPU of the app's layers for this (built) artifact and exit",
+    )
     args = p.parse_args()
+    if args.framework:
+        meta = json.loads((args.work / "build.json").read_text())
+        art = meta[args.framework]["artifact"]
+        costs = framework_costs(art, meta["store_url"], meta["users"])
+        print("| in process, through ASGI | CPU ms per request |\n|---|---:|")
+        print("\n".join(f"| {name} | {ms:.3f} |" for name, ms in costs.items()))
+        return None
+    if args.add_neighbours:
+        meta = json.loads((args.work / "build.json").read_text())
+        for key in args.add_neighbours:
+            add_neighbours(args.work, meta, key, args.neighbours)
+            (args.work / "build.json").write_text(json.dumps(meta))
+        return None
     if args.hnsw_vs_exact:
         print(json.dumps(hnsw_vs_exact(json.loads((args.work / "build.json").read_text()))))
         return None

@@ -36,7 +36,7 @@ from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
 from shoprec.pipeline.rules import member
-from shoprec.pipeline.vector_index import VectorIndex
+from shoprec.pipeline.vector_index import VectorIndex, listed_candidates, neighbour_lists
 from shoprec.types import Item
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)  # MovieLens' age groups
@@ -355,6 +355,11 @@ class NewItemsRetriever(Retriever):
     `set_vectors`. With an empty history, new items come by similarity to the shop's most
     popular items (the typical product), so a brand-new shopper can still be shown them.
     Unavailable items are left to the pipeline's rules.
+
+    With `neighbours` > 0, `build_neighbours` lists each item's most similar new items once
+    (after `fit` and `share_index`), and a shopper with a history gets the union of their
+    recent items' lists, scored exactly against the same profile, instead of a search;
+    items posted or changed later are scored exactly on every request.
     """
 
     kind = "new_items"
@@ -366,16 +371,25 @@ class NewItemsRetriever(Retriever):
         recent: int = 5,
         decay: float = 0.7,
         encoder: ContentEncoder | None = None,
+        neighbours: int = 0,
     ):
         self.name = name
         self.recent = recent
         self.decay = decay
+        self.neighbours = neighbours
+        self.lists_: np.ndarray | None = None
+        self.unlisted_ = np.zeros(0, np.int64)
         if vectors is not None:
             self.vectors_ = np.asarray(vectors, dtype=np.float32)
         self.encoder_ = encoder  # fitted ContentEncoder: vectors for posted items
 
     def params(self) -> dict[str, Any]:
-        return {"name": self.name, "recent": self.recent, "decay": self.decay}
+        return {
+            "name": self.name,
+            "recent": self.recent,
+            "decay": self.decay,
+            "neighbours": self.neighbours,
+        }
 
     def fit(self, data: InteractionData, catalog: CatalogView) -> Self:
         if not hasattr(self, "vectors_"):
@@ -386,7 +400,28 @@ class NewItemsRetriever(Retriever):
         pop = data.item_popularity()
         top = np.argsort(-pop)[:50]
         self.typical_ = self.vectors_[top[top < n]].mean(axis=0)
+        self.lists_, self.unlisted_ = None, np.zeros(0, np.int64)  # is_new_ changed
         return self
+
+    def build_neighbours(self, n: int | None = None) -> None:
+        """List every item's `n` (default `neighbours`) most similar new items now, through
+        the shared graph when there is one, else by an exact scan."""
+        n = self.neighbours if n is None else n
+        self.neighbours = n
+        self.lists_, self.unlisted_ = None, np.zeros(0, np.int64)
+        if n <= 0:
+            return
+        index = self._graph() or VectorIndex(self.vectors_, "exact")
+        self.lists_ = neighbour_lists(index, n, allowed=self.is_new_)
+
+    def _unlisted(self) -> np.ndarray:
+        """New items the lists do not describe (posted or changed later), sorted."""
+        rows = len(self.vectors_)
+        listed = len(self.lists_) if self.lists_ is not None else rows
+        extra = self.unlisted_
+        if rows > listed:
+            extra = np.union1d(extra, np.arange(listed, rows, dtype=np.int64))
+        return extra[self.is_new_[extra]] if len(extra) else extra
 
     def set_vectors(self, vectors: np.ndarray, items: np.ndarray) -> None:
         """Set content vectors of `items`; indices past the end are new items."""
@@ -402,9 +437,14 @@ class NewItemsRetriever(Retriever):
             cur = cur.copy()
         cur[items] = vectors
         self.vectors_, self.is_new_ = cur, new
+        if self.lists_ is not None:
+            self.unlisted_ = np.union1d(self.unlisted_, items)
 
     def state(self) -> dict[str, np.ndarray]:
         st = {"vectors": self.vectors_, "typical": self.typical_, "is_new": self.is_new_}
+        if self.lists_ is not None:
+            st["lists"] = self.lists_
+            st["unlisted"] = self.unlisted_
         if self.encoder_ is not None:  # the encoder travels with the artifact, as bytes
             st["encoder"] = np.frombuffer(pickle.dumps(self.encoder_), dtype=np.uint8)
         return st
@@ -415,6 +455,8 @@ class NewItemsRetriever(Retriever):
             state["typical"],
             state["is_new"],
         )
+        self.lists_ = state.get("lists")
+        self.unlisted_ = np.asarray(state.get("unlisted", np.zeros(0)), np.int64)
         if "encoder" in state:
             self.encoder_ = pickle.loads(state["encoder"].tobytes())
 
@@ -459,7 +501,15 @@ class NewItemsRetriever(Retriever):
         else:
             q = self.typical_
         index = self._graph()
-        if index is not None:
+        cand = None
+        if self.lists_ is not None and len(seeds):
+            removed = np.union1d(query.history, query.excluded)
+            cand = listed_candidates(self.lists_, seeds, self._unlisted(), removed)
+        if cand is not None:
+            all_scores = vec[cand] @ q
+            o = top_n(all_scores, n)
+            items, scores = cand[o], all_scores[o]
+        elif index is not None:
             is_new = self.is_new_
             exclude = np.union1d(query.history, query.excluded)
             items, scores = index.search(q, n, exclude, is_new, self._new_bits())
@@ -507,27 +557,38 @@ def attach_cold_start(
     content: bool = True,
     onboarding: bool = True,
     new_items: bool = True,
+    neighbours: int | None = None,
 ) -> np.ndarray:
     """Add the content, new-item and onboarding retrievers to a built pipeline.
 
     `encoder` is a fitted `ContentEncoder`; `vectors` (n_items, d) are its output for the
-    catalog (computed when None). Returns the vectors.
+    catalog (computed when None). `neighbours` (default `config.vector_neighbours`): each
+    vector source lists that many neighbours per item at once (0: search per request).
+    Returns the vectors.
     """
     if vectors is None:
         vectors = encoder.transform(data.item_table)
     cfg = pipeline.config
+    n_lists = cfg.vector_neighbours if neighbours is None else neighbours
     if content:
         pipeline.add_retriever(
-            ContentRetriever(vectors, index=cfg.vector_index, ann_min_items=cfg.ann_min_items)
+            ContentRetriever(
+                vectors,
+                index=cfg.vector_index,
+                ann_min_items=cfg.ann_min_items,
+                neighbours=n_lists,
+            )
         )
+    new = None
     if new_items:
-        pipeline.add_retriever(
-            NewItemsRetriever(vectors, encoder=encoder).fit(data, pipeline.catalog)
-        )
+        new = NewItemsRetriever(vectors, encoder=encoder, neighbours=n_lists)
+        pipeline.add_retriever(new.fit(data, pipeline.catalog))
     if onboarding:
         pipeline.add_retriever(OnboardingRetriever().fit(data, pipeline.catalog))
     install_content_hook(pipeline)
     share_vector_index(pipeline)
+    if new is not None and n_lists > 0:
+        new.build_neighbours()  # after sharing: through the content graph when there is one
     return vectors
 
 

@@ -8,6 +8,7 @@ trending = true                  # time-decayed popularity source
 n_candidates = 200               # per retriever
 ranker = "lightgbm"              # lightgbm | weighted
 vector_index = "auto"            # content search: exact | hnsw | auto (hnsw from ann_min_items)
+vector_neighbours = 100          # per-item neighbour lists for content sources (0: search)
 diversity = 0.0                  # default MMR knob when a request gives none
 [pipeline.model_params.ease]
 l2 = 200.0
@@ -40,6 +41,9 @@ class PipelineConfig:
     max_history: int = 50  # most recent items passed to models
     vector_index: str = "auto"  # content vectors: exact (scan) | hnsw (faiss graph) | auto
     ann_min_items: int = 50_000  # auto: an HNSW graph from this many items on
+    # vector sources (content, new items): each item's nearest items listed at training time;
+    # a request merges its recent items' lists instead of searching (0: search per request)
+    vector_neighbours: int = 100
     # ranker
     ranker: str = "lightgbm"  # lightgbm | weighted
     ranker_max_users: int = 5000  # validation users used to train the ranker
@@ -72,5 +76,7 @@ class PipelineConfig:
             raise ValueError(
                 f"pipeline.vector_index: 'auto', 'exact' or 'hnsw', got {self.vector_index!r}"
             )
+        if self.vector_neighbours < 0:
+            raise ValueError("pipeline.vector_neighbours: must be >= 0")
         if self.n_candidates < 1:
             raise ValueError("pipeline.n_candidates: must be >= 1")

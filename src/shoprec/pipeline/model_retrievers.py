@@ -24,7 +24,13 @@ from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.catalog import CatalogView
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
-from shoprec.pipeline.vector_index import ANN_MIN_ITEMS, VectorIndex, resolve_kind
+from shoprec.pipeline.vector_index import (
+    ANN_MIN_ITEMS,
+    VectorIndex,
+    listed_candidates,
+    neighbour_lists,
+    resolve_kind,
+)
 
 CLOSEST_RECENT = -2  # evidence: "the shopper's recent item closest to this one", see below
 
@@ -192,6 +198,13 @@ class ContentRetriever(Retriever):
     ann_min_items : int
     hnsw_m, ef_search : int
         HNSW graph degree and search beam width.
+    neighbours : int
+        When > 0, each item's `neighbours` most similar items are listed once, when the
+        vectors are set (training), and a request scores only the union of its recent items'
+        lists (exactly, against the same recency-weighted profile) instead of searching the
+        whole catalog. Items whose vectors changed later, or were added, have no list: they
+        are scored exactly on every request, and a shopper whose recent items include one is
+        searched as without lists. 0: search on every request.
     """
 
     kind = "content"
@@ -206,6 +219,7 @@ class ContentRetriever(Retriever):
         ann_min_items: int = ANN_MIN_ITEMS,
         hnsw_m: int = 16,
         ef_search: int = 256,
+        neighbours: int = 0,
     ):
         self.name = name
         self.recent = recent
@@ -214,6 +228,9 @@ class ContentRetriever(Retriever):
         self.ann_min_items = ann_min_items
         self.hnsw_m = hnsw_m
         self.ef_search = ef_search
+        self.neighbours = neighbours
+        self.lists_: np.ndarray | None = None
+        self.unlisted_ = np.zeros(0, np.int64)  # rows the lists do not describe (sorted)
         if vectors is not None:
             self.set_vectors(vectors)
 
@@ -226,6 +243,7 @@ class ContentRetriever(Retriever):
             "ann_min_items": self.ann_min_items,
             "hnsw_m": self.hnsw_m,
             "ef_search": self.ef_search,
+            "neighbours": self.neighbours,
         }
 
     @property
@@ -240,9 +258,30 @@ class ContentRetriever(Retriever):
         if items is None:
             kind = resolve_kind(self.index, len(v), self.ann_min_items)
             self.index_ = VectorIndex(v, kind, m=self.hnsw_m, ef_search=self.ef_search)
+            self.lists_, self.unlisted_ = None, np.zeros(0, np.int64)
+            if self.neighbours > 0:
+                self.build_neighbours()
             return
         # replaced, not mutated: readers keep a consistent matrix
-        self.index_.update(np.asarray(items, np.int64), v)
+        items = np.asarray(items, np.int64)
+        self.index_.update(items, v)
+        if self.lists_ is not None:  # their lists (and their place in others') are outdated
+            self.unlisted_ = np.union1d(self.unlisted_, items)
+
+    def build_neighbours(self, n: int | None = None) -> None:
+        """List every item's `n` (default `neighbours`) most similar items now."""
+        n = self.neighbours if n is None else n
+        self.neighbours = n
+        self.lists_ = neighbour_lists(self.index_, n) if n > 0 else None
+        self.unlisted_ = np.zeros(0, np.int64)
+
+    def _unlisted(self) -> np.ndarray:
+        """Rows scored exactly on every request: changed after the lists, or added."""
+        rows = len(self.vectors_)
+        listed = len(self.lists_) if self.lists_ is not None else rows
+        if rows <= listed:
+            return self.unlisted_
+        return np.union1d(self.unlisted_, np.arange(listed, rows, dtype=np.int64))
 
     def state(self) -> dict[str, np.ndarray]:
         st = {"vectors": self.vectors_}
@@ -250,6 +289,9 @@ class ContentRetriever(Retriever):
         if graph is not None:
             st["hnsw"] = graph
             st["stale"] = self.index_.stale
+        if self.lists_ is not None:
+            st["lists"] = self.lists_
+            st["unlisted"] = self._unlisted()
         return st
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -262,6 +304,8 @@ class ContentRetriever(Retriever):
             self.index_ = VectorIndex(vectors, "hnsw", m=self.hnsw_m, ef_search=self.ef_search)
         else:  # an artifact saved without a graph keeps its exact scan
             self.index_ = VectorIndex(vectors, "exact")
+        self.lists_ = state.get("lists")
+        self.unlisted_ = np.asarray(state.get("unlisted", np.zeros(0)), np.int64)
 
     def _query_vector(self, seeds: np.ndarray) -> np.ndarray | None:
         vec = self.vectors_
@@ -281,7 +325,15 @@ class ContentRetriever(Retriever):
         q = self._query_vector(seeds)
         if q is None:
             return Candidates.empty()
-        items, scores = self._search(q, n, query.history)
+        cand = None
+        if self.lists_ is not None:
+            cand = listed_candidates(self.lists_, seeds, self._unlisted(), np.sort(query.history))
+        if cand is not None:
+            all_scores = self.vectors_[cand] @ q
+            o = top_n(all_scores, n)
+            items, scores = cand[o], all_scores[o]
+        else:
+            items, scores = self._search(q, n, query.history)
         # evidence: the recent item each candidate is closest to, worked out in `explain` for
         # the few items that are shown rather than here for every candidate
         evidence = np.full(len(items), CLOSEST_RECENT, np.int64)

@@ -213,3 +213,87 @@ class VectorIndex:
                 o = top_n(scores, n)
                 return items[o], scores[o]
         return items[:n], scores[:n]
+
+
+# ---------------------------------------------------------------------- neighbour lists
+def neighbour_lists(
+    index: VectorIndex,
+    n: int,
+    allowed: np.ndarray | None = None,
+    ef_search: int = 128,
+    batch: int = 1024,
+) -> np.ndarray:
+    """Every row's `n` nearest rows (inner product, itself left out), best first, computed
+    once at training time so that a request merges lists instead of searching.
+
+    An HNSW index answers with a batch graph search (beam `max(ef_search, n + 1)`), an exact
+    one with blocked matrix products. `allowed` (bool, shape (n_rows,)) restricts the
+    neighbours (e.g. to new items). Returns shape (n_rows, n), int32, -1 where a row has
+    fewer neighbours.
+    """
+    import faiss
+
+    vectors = index.vectors
+    rows = len(vectors)
+    out = np.full((rows, n), -1, np.int32)
+    if rows == 0 or n <= 0:
+        return out
+    if allowed is not None:
+        allowed = np.asarray(allowed, bool)[:rows]
+        allowed = np.concatenate([allowed, np.zeros(rows - len(allowed), bool)])
+    t = time.perf_counter()
+    graph = index.graph
+    if graph is not None:
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(ef_search, n + 1)
+        if allowed is not None:
+            bits = np.packbits(allowed[: graph.ntotal], bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(graph.ntotal, faiss.swig_ptr(bits))
+        for start in range(0, rows, batch):
+            q = vectors[start : start + batch]
+            _, found = graph.search(q, n + 1, params=params)
+            own = np.arange(start, start + len(q))[:, None]
+            found = np.where(found == own, -1, found)
+            # keep the order, drop self and misses: a stable sort moving -1s to the end
+            order = np.argsort(found < 0, axis=1, kind="stable")
+            out[start : start + len(q)] = np.take_along_axis(found, order, axis=1)[:, :n]
+    else:
+        cols = np.flatnonzero(allowed) if allowed is not None else np.arange(rows)
+        matrix = np.ascontiguousarray(vectors[cols])
+        k = min(n, len(cols))
+        if k == 0:  # nothing may be listed (e.g. no new items)
+            return out
+        step = max(1, min(batch, (1 << 24) // max(len(cols), 1)))  # ~64 MB of scores a block
+        for start in range(0, rows, step):
+            s = vectors[start : start + step] @ matrix.T
+            own = np.arange(start, start + len(s))
+            pos = np.searchsorted(cols, own)
+            hit = (pos < len(cols)) & (cols[np.minimum(pos, len(cols) - 1)] == own)
+            s[np.flatnonzero(hit), pos[hit]] = -np.inf
+            part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+            ps = np.take_along_axis(s, part, axis=1)
+            o = np.argsort(-ps, axis=1, kind="stable")
+            best = np.take_along_axis(part, o, axis=1)
+            found = cols[best].astype(np.int32)
+            found[~np.isfinite(np.take_along_axis(ps, o, axis=1))] = -1
+            out[start : start + len(s), :k] = found
+    log.info("neighbour lists %d x %d in %.1fs", rows, n, time.perf_counter() - t)
+    return out
+
+
+def listed_candidates(
+    lists: np.ndarray, seeds: np.ndarray, extra: np.ndarray, removed: np.ndarray
+) -> np.ndarray | None:
+    """The union of the seeds' neighbour lists plus `extra` rows (those the lists do not
+    describe), less `removed` (sorted), as sorted int64; None when a seed has no list (it is
+    past the lists or in `extra`): the caller then searches."""
+    if len(seeds) == 0 or seeds.max() >= len(lists) or (len(extra) and member(seeds, extra).any()):
+        return None
+    cand = lists[seeds].ravel()
+    cand = cand[cand >= 0].astype(np.int64)
+    if len(extra):
+        cand = np.concatenate([cand, extra])
+    cand = np.unique(cand)
+    if len(removed):
+        cand = cand[~member(cand, removed)]
+    return cand

@@ -136,7 +136,10 @@ def create_app(
     if settings.playground:
         app.include_router(routes_playground.router)
     _install_error_handlers(app)
-    # outermost first: observe everything, including requests refused for their size
+    # innermost first (each add wraps the previous): the lean path for plain
+    # GET /v1/recommendations sits inside the size cap and the metrics
+    app.add_middleware(routes_recommendations.FastRecommendations, fastapi_app=app)
+    # observe everything, including requests refused for their size
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return app

@@ -16,7 +16,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=HealthOut)
-def health(state: ServiceState = Depends(service)) -> dict[str, Any]:
+async def health(state: ServiceState = Depends(service)) -> dict[str, Any]:
     """Liveness and what is being served (no data, no ids)."""
     served = state.models.current
     return {

@@ -16,7 +16,7 @@ from shoprec.pipeline.cold_start import (
 from shoprec.pipeline.model_retrievers import ContentRetriever
 from shoprec.pipeline.retrievers import top_n
 from shoprec.pipeline.rules import member
-from shoprec.pipeline.vector_index import VectorIndex, resolve_kind
+from shoprec.pipeline.vector_index import VectorIndex, neighbour_lists, resolve_kind
 
 
 def clustered(n: int = 3000, d: int = 16, seed: int = 0) -> np.ndarray:
@@ -243,3 +243,69 @@ def test_posted_item_is_recommendable_at_once_with_hnsw(tmp_path):
         sim = p.retrievers["content"].similar(idx, 5)
         assert all(i.startswith("k3_") for i in data.items.to_ids(sim.items))
         assert "fresh-tent" in [r.item_id for r in p.recommend(request)]
+
+
+def test_neighbour_lists_are_each_rows_nearest_rows():
+    v = clustered(800)
+    allowed = np.arange(len(v)) % 3 == 0
+    for filt in (None, allowed):
+        lists = neighbour_lists(VectorIndex(v, "exact"), 20, allowed=filt)
+        assert lists.shape == (len(v), 20) and lists.dtype == np.int32
+        for row in (0, 5, 401):
+            s = v @ v[row]
+            s[row] = -np.inf
+            if filt is not None:
+                s[~filt] = -np.inf
+            assert lists[row].tolist() == top_n(s, 20).tolist()
+        graph = neighbour_lists(VectorIndex(v, "hnsw"), 20, allowed=filt)
+        assert (graph >= 0).all() and not (graph == np.arange(len(v))[:, None]).any()
+        if filt is not None:
+            assert filt[graph].all()
+        overlap = np.mean([len(set(a) & set(b)) / 20 for a, b in zip(graph, lists, strict=True)])
+        assert overlap > 0.9
+
+
+def test_content_lists_score_the_union_exactly_and_fall_back_for_unlisted_items(tmp_path):
+    v = clustered(500)
+    search = ContentRetriever(v, index="exact")
+    # lists as long as the catalog: the union is every item, so the answer is the scan's
+    full = ContentRetriever(v, index="exact", neighbours=len(v) - 1)
+    q = _Query([4, 8, 15], [])
+    a, b = search.retrieve(q, 40), full.retrieve(q, 40)
+    assert a.items.tolist() == b.items.tolist()
+    assert np.allclose(a.source_scores["content"], b.source_scores["content"])
+    # short lists: candidates come from the recent items' lists only, scored exactly
+    short = ContentRetriever(v, index="exact", neighbours=10)
+    c = short.retrieve(q, 40)
+    union = set(short.lists_[[15, 8, 4]].ravel().tolist()) - {4, 8, 15}
+    assert set(c.items.tolist()) == union
+    profile = short._query_vector(q.recent(short.recent))
+    assert np.allclose(c.source_scores["content"], v[c.items] @ profile, atol=1e-6)
+    # an item added after the lists is scored on every request; as a seed it is searched
+    short.set_vectors(v[15:16], np.array([500]))
+    assert 500 in short.retrieve(q, 40).items
+    seeded = short.retrieve(_Query([4, 500], []), 40)
+    scan, _ = short.index_.search(short._query_vector(np.array([500, 4])), 40, np.array([4, 500]))
+    assert seeded.items.tolist() == scan.tolist()
+    short.save(tmp_path / "r")
+    back = ContentRetriever.load(tmp_path / "r")
+    assert np.array_equal(back.lists_, short.lists_)
+    assert back.retrieve(q, 40).items.tolist() == short.retrieve(q, 40).items.tolist()
+
+
+def test_new_item_lists_with_every_new_item_equal_the_scan():
+    v = clustered(600)
+    is_new = np.arange(len(v)) % 2 == 0
+    plain, listed = NewItemsRetriever(v), NewItemsRetriever(v, neighbours=int(is_new.sum()))
+    for r in (plain, listed):
+        r.is_new_ = is_new
+        r.typical_ = v[:50].mean(axis=0)
+    listed.build_neighbours()
+    assert is_new[listed.lists_[listed.lists_ >= 0]].all()
+    q = _Query([4, 8, 15], [4, 8, 15, 16, 22])
+    assert listed.retrieve(q, 30).items.tolist() == plain.retrieve(q, 30).items.tolist()
+    # a posted item is new and scored at once
+    for r in (plain, listed):
+        r.set_vectors(v[8:9], np.array([600]))
+    assert 600 in listed.retrieve(q, 30).items
+    assert listed.retrieve(q, 30).items.tolist() == plain.retrieve(q, 30).items.tolist()
