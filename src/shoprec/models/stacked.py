@@ -27,7 +27,7 @@ from typing import Any, Self
 import numpy as np
 
 from shoprec.data.interactions import InteractionData
-from shoprec.data.splits import EvalSet
+from shoprec.data.splits import EvalSet, leave_one_out
 from shoprec.models.base import NotFittedError, Recommender
 from shoprec.models.ensemble import Blend, standardise
 
@@ -73,6 +73,12 @@ class Stacked(Recommender):
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings.
     max_rank_users : int or None
         Validation users used to train the ranker (a fixed random subset when smaller).
+    extra_queries : bool
+        Also learn from one earlier step of every training sequence: the members are fitted
+        again on the training data without each user's last item, and "history without its
+        last item -> that item" becomes one more query per user (the same situation as the
+        test: the history holds one item the members never saw). Doubles the ranker's
+        examples; the held-out check still uses validation queries only.
     n_jobs : int
         LightGBM threads.
     batch_size : int
@@ -92,6 +98,7 @@ class Stacked(Recommender):
         num_leaves: int = 7,
         min_child_samples: int = 100,
         max_rank_users: int | None = None,
+        extra_queries: bool = True,
         n_jobs: int = 1,
         batch_size: int = 2000,
         random_state: int = 0,
@@ -104,6 +111,7 @@ class Stacked(Recommender):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.max_rank_users = max_rank_users
+        self.extra_queries = extra_queries
         self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.random_state = random_state
@@ -122,30 +130,45 @@ class Stacked(Recommender):
         self.ranker_ = None
         self.ranker_info_: dict[str, Any] = {"trained": False}
         if valid is not None and len(valid):
-            self._fit_ranker(valid)
+            self._fit_ranker(data, valid)
         return self
 
-    def _fit_ranker(self, valid: EvalSet) -> None:
-        rows = np.arange(len(valid))
-        if self.max_rank_users and len(valid) > self.max_rank_users:
+    def _queries(
+        self, evalset: EvalSet, blend: Blend, log_popularity: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Ranker examples of `evalset`'s users: features (Q, C, F) and 0/1 labels (Q, C) of
+        the queries whose target is among the candidates, and how many users were looked at."""
+        rows = np.arange(len(evalset))
+        if self.max_rank_users and len(evalset) > self.max_rank_users:
             rng = np.random.default_rng(self.random_state)
-            rows = np.sort(rng.choice(len(valid), self.max_rank_users, replace=False))
+            rows = np.sort(rng.choice(len(evalset), self.max_rank_users, replace=False))
         feats, labels = [], []
         for start in range(0, len(rows), self.batch_size):
             part = rows[start : start + self.batch_size]
-            x, cand, _ = self._features([valid.histories[i] for i in part])
-            tgt = valid.targets[part]
-            # label: the candidate is one of the row's validation targets
+            x, cand, _ = self._features([evalset.histories[i] for i in part], blend, log_popularity)
+            tgt = evalset.targets[part]
             lab = np.zeros(cand.shape, dtype=np.int32)
             for r in range(len(part)):
-                t = tgt.indices[tgt.indptr[r] : tgt.indptr[r + 1]]
-                lab[r] = np.isin(cand[r], t)
+                lab[r] = np.isin(cand[r], tgt.indices[tgt.indptr[r] : tgt.indptr[r + 1]])
             keep = lab.any(axis=1)  # queries without a positive teach lambdarank nothing
             feats.append(x[keep])
             labels.append(lab[keep])
-        x = np.concatenate(feats) if feats else np.zeros((0, 1, 1), np.float32)
-        y = np.concatenate(labels) if labels else np.zeros((0, 1), np.int32)
-        self.ranker_info_ = {"trained": False, "queries": int(len(y)), "users": int(len(rows))}
+        if not feats:
+            return np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.int32), 0
+        return np.concatenate(feats), np.concatenate(labels), len(rows)
+
+    def _earlier_queries(self, data: InteractionData) -> tuple[np.ndarray, np.ndarray]:
+        """Queries one step earlier than validation: members refitted without each user's
+        last training item, which becomes the target of "the rest of the history"."""
+        inner = leave_one_out(data)
+        blend = Blend(self.members, self.blend_.weights_).fit(inner.train)
+        log_pop = np.log1p(inner.train.item_popularity().astype(np.float64)).astype(np.float32)
+        x, y, _ = self._queries(inner.test, blend, log_pop)
+        return x, y
+
+    def _fit_ranker(self, data: InteractionData, valid: EvalSet) -> None:
+        x, y, users = self._queries(valid, self.blend_, self.log_popularity_)
+        self.ranker_info_ = {"trained": False, "queries": int(len(y)), "users": users}
         if len(y) < 10:
             return
         # a fifth of the queries (at random) decides whether the ranker beats the blend's own
@@ -156,6 +179,12 @@ class Stacked(Recommender):
         order = np.random.default_rng(self.random_state).permutation(len(y))
         n_hold = max(2, len(y) // 5)
         hold, fit = order[:n_hold], order[n_hold:]
+        x_fit, y_fit = x[fit], y[fit]
+        if self.extra_queries:
+            x_more, y_more = self._earlier_queries(data)
+            if x_more.shape[1:] == x.shape[1:]:
+                x_fit, y_fit = np.concatenate([x_fit, x_more]), np.concatenate([y_fit, y_more])
+                self.ranker_info_["earlier_queries"] = int(len(y_more))
         import lightgbm as lgb
 
         ranker = lgb.LGBMRanker(
@@ -172,11 +201,7 @@ class Stacked(Recommender):
             verbose=-1,
         )
         width, n_feat = x.shape[1], x.shape[2]
-        ranker.fit(
-            x[fit].reshape(-1, n_feat),
-            y[fit].reshape(-1),
-            group=np.full(len(fit), width),
-        )
+        ranker.fit(x_fit.reshape(-1, n_feat), y_fit.reshape(-1), group=np.full(len(y_fit), width))
         pred = ranker.booster_.predict(x[hold].reshape(-1, n_feat)).reshape(len(hold), width)
         ranked, blended = _ndcg10(pred, y[hold]), _ndcg10(x[hold, :, 0], y[hold])
         self.ranker_info_.update(
@@ -190,15 +215,18 @@ class Stacked(Recommender):
 
     # --------------------------------------------------------------- scoring
     def _features(
-        self, histories: Sequence[np.ndarray]
+        self,
+        histories: Sequence[np.ndarray],
+        model: Blend | None = None,
+        log_popularity: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidate features (B, C, F), candidates (B, C) and the full blend scores (B, n)."""
-        parts = [
-            standardise(m.score(histories))
-            for w, m in zip(self.blend_.weights_, self.blend_.models_, strict=True)
-        ]
+        """Candidate features (B, C, F), candidates (B, C) and the full blend scores (B, n),
+        from the fitted blend (`model`, by default this model's own)."""
+        model = self.blend_ if model is None else model
+        log_popularity = self.log_popularity_ if log_popularity is None else log_popularity
+        parts = [standardise(m.score(histories)) for m in model.models_]
         blend = np.zeros_like(parts[0])
-        for w, p in zip(self.blend_.weights_, parts, strict=True):
+        for w, p in zip(model.weights_, parts, strict=True):
             if w:
                 blend += w * p
         masked = blend.copy()
@@ -223,7 +251,7 @@ class Stacked(Recommender):
         for p in parts:
             ps = np.take_along_axis(p, cand, axis=1)
             cols += [ps, _ranks_within(ps)]
-        cols.append(self.log_popularity_[cand])
+        cols.append(log_popularity[cand])
         lengths = np.fromiter((len(h) for h in histories), dtype=np.float32, count=len(histories))
         cols.append(np.repeat(lengths[:, None], c, axis=1))
         x = np.nan_to_num(np.stack(cols, axis=-1), neginf=-1e3, posinf=1e3).astype(np.float32)
