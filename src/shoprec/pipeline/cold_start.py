@@ -35,7 +35,7 @@ from shoprec.pipeline.persist import register_retriever_kind
 from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.request import Query
 from shoprec.pipeline.retrievers import Retriever, top_n, verb
-from shoprec.pipeline.rules import member
+from shoprec.pipeline.rules import member, sorted_unique
 from shoprec.pipeline.vector_index import VectorIndex, listed_candidates, neighbour_lists
 from shoprec.types import Item
 
@@ -503,7 +503,7 @@ class NewItemsRetriever(Retriever):
         index = self._graph()
         cand = None
         if self.lists_ is not None and len(seeds):
-            removed = np.union1d(query.history, query.excluded)
+            removed = sorted_unique(np.concatenate([query.history, query.excluded]))
             cand = listed_candidates(self.lists_, seeds, self._unlisted(), removed)
         if cand is not None:
             all_scores = vec[cand] @ q
@@ -511,14 +511,14 @@ class NewItemsRetriever(Retriever):
             items, scores = cand[o], all_scores[o]
         elif index is not None:
             is_new = self.is_new_
-            exclude = np.union1d(query.history, query.excluded)
+            exclude = sorted_unique(np.concatenate([query.history, query.excluded]))
             items, scores = index.search(q, n, exclude, is_new, self._new_bits())
             items = items[items < len(is_new)]
             scores = scores[: len(items)]
         else:
             new, matrix = self._new_rows()
             all_scores = matrix @ q
-            removed = np.union1d(query.history, query.excluded)
+            removed = sorted_unique(np.concatenate([query.history, query.excluded]))
             all_scores[member(new, removed)] = -np.inf
             o = top_n(all_scores, n)
             items, scores = new[o], all_scores[o]

@@ -27,7 +27,7 @@ from shoprec.pipeline.rerankers import (
     PromotionReranker,
 )
 from shoprec.pipeline.retrievers import Retriever
-from shoprec.pipeline.rules import Reranker, RuleFilter, Rules, TopUp
+from shoprec.pipeline.rules import Reranker, RuleFilter, Rules, TopUp, sorted_unique
 from shoprec.types import Item
 
 _CLICK_TYPES = frozenset({"click", "add_to_cart", "wishlist", "purchase"})
@@ -143,7 +143,15 @@ class Pipeline:
             hidden = self.catalog.items.to_index(request.exclude_items)
             excluded = np.concatenate([excluded, hidden[hidden >= 0]])
         return Query(
-            request, user, history, types, ts, int(request.k), float(div), np.unique(excluded), cold
+            request,
+            user,
+            history,
+            types,
+            ts,
+            int(request.k),
+            float(div),
+            sorted_unique(excluded),
+            cold,
         )
 
     def query_from_indices(

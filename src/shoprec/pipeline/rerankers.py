@@ -24,7 +24,7 @@ import numpy as np
 
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.request import Query
-from shoprec.pipeline.rules import Reranker, Rules, member
+from shoprec.pipeline.rules import Reranker, Rules, member, sorted_unique
 
 
 class DiversityReranker(Reranker):
@@ -164,7 +164,7 @@ class ExplorationReranker(Reranker):
             clicked = clicked[clicked < len(is_new)]
             clicked = clicked[is_new[clicked]]
             sample = np.concatenate([sample, clicked])
-        return np.unique(sample)
+        return sorted_unique(sample)
 
     def rerank(self, query: Query, candidates: Candidates) -> Candidates:
         k = query.k

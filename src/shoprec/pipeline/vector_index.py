@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from shoprec.pipeline.retrievers import top_n
-from shoprec.pipeline.rules import member
+from shoprec.pipeline.rules import member, sorted_unique
 
 log = logging.getLogger("shoprec.pipeline.vector_index")
 
@@ -293,7 +293,7 @@ def listed_candidates(
     cand = cand[cand >= 0].astype(np.int64)
     if len(extra):
         cand = np.concatenate([cand, extra])
-    cand = np.unique(cand)
+    cand = sorted_unique(cand)
     if len(removed):
         cand = cand[~member(cand, removed)]
     return cand

@@ -309,3 +309,13 @@ def test_new_item_lists_with_every_new_item_equal_the_scan():
         r.set_vectors(v[8:9], np.array([600]))
     assert 600 in listed.retrieve(q, 30).items
     assert listed.retrieve(q, 30).items.tolist() == plain.retrieve(q, 30).items.tolist()
+
+
+def test_sorted_unique_is_np_unique():
+    from shoprec.pipeline.rules import sorted_unique
+
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 7, 500):
+        a = rng.integers(0, 50, size)
+        assert sorted_unique(a).tolist() == np.unique(a).tolist()
+        assert sorted_unique(a).dtype == np.unique(a).dtype
