@@ -79,6 +79,9 @@ class Stacked(Recommender):
         last item -> that item" becomes one more query per user (the same situation as the
         test: the history holds one item the members never saw). Doubles the ranker's
         examples; the held-out check still uses validation queries only.
+    refit_all : bool
+        Once the ranker has passed the held-out check, train it again on all queries
+        (held-out ones included); the check's figures are kept in `ranker_info_`.
     n_jobs : int
         LightGBM threads.
     batch_size : int
@@ -99,6 +102,7 @@ class Stacked(Recommender):
         min_child_samples: int = 100,
         max_rank_users: int | None = None,
         extra_queries: bool = True,
+        refit_all: bool = True,
         n_jobs: int = 1,
         batch_size: int = 2000,
         random_state: int = 0,
@@ -112,6 +116,7 @@ class Stacked(Recommender):
         self.min_child_samples = min_child_samples
         self.max_rank_users = max_rank_users
         self.extra_queries = extra_queries
+        self.refit_all = refit_all
         self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.random_state = random_state
@@ -210,6 +215,12 @@ class Stacked(Recommender):
             holdout_ndcg10_blend=blended,
         )
         if ranked > blended:
+            if self.refit_all:
+                # the check is done: the kept ranker learns from every query, held-out included
+                x_all, y_all = np.concatenate([x_fit, x[hold]]), np.concatenate([y_fit, y[hold]])
+                ranker.fit(
+                    x_all.reshape(-1, n_feat), y_all.reshape(-1), group=np.full(len(y_all), width)
+                )
             self.ranker_ = ranker.booster_
             self.ranker_info_["trained"] = True
 
