@@ -223,7 +223,7 @@ def add_neighbours(work: Path, meta: dict[str, Any], key: str, n: int) -> None:
     request) and save it as a new version; the old one stays as `artifact_search`."""
     import faiss
 
-    from shoprec.pipeline.cold_start import NewItemsRetriever
+    from shoprec.pipeline.new_items import NewItemsRetriever
     from shoprec.pipeline.persist import load_artifact, save_artifact
 
     faiss.omp_set_num_threads(1)

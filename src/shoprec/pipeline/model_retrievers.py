@@ -181,7 +181,28 @@ class ModelRetriever(Retriever):
         return obj
 
 
-class ContentRetriever(Retriever):
+class ClosestRecentEvidence:
+    """Evidence "the shopper's recent item closest to this one" (`CLOSEST_RECENT`), resolved
+    for the shown items only, for retrievers with item `vectors_` and a `recent` window."""
+
+    vectors_: np.ndarray
+    recent: int
+
+    def resolve_evidence(
+        self, refs: np.ndarray, items: np.ndarray, query: Query | None
+    ) -> np.ndarray:
+        if query is None:
+            return refs
+        return resolve_closest(self.vectors_, query.recent(self.recent), refs, items)
+
+    def closest_ref(self, ref: int, item: int, query: Query | None) -> int:
+        """`ref`, with `CLOSEST_RECENT` replaced by the closest recent item (-1: none)."""
+        if ref != CLOSEST_RECENT:
+            return ref
+        return closest_recent(self.vectors_, query.recent(self.recent), item) if query else -1
+
+
+class ContentRetriever(ClosestRecentEvidence, Retriever):
     """Similarity of item vectors to the shopper's recent items (cosine).
 
     Parameters
@@ -345,16 +366,8 @@ class ContentRetriever(Retriever):
         items, scores = self._search(self.vectors_[item], n, np.array([item]))
         return Candidates.from_source(self.name, items, scores, np.full(len(items), item))
 
-    def resolve_evidence(
-        self, refs: np.ndarray, items: np.ndarray, query: Query | None
-    ) -> np.ndarray:
-        if query is None:
-            return refs
-        return resolve_closest(self.vectors_, query.recent(self.recent), refs, items)
-
     def explain(self, ref: int, item: int, query: Query | None, catalog: CatalogView) -> str:
-        if ref == CLOSEST_RECENT:
-            ref = closest_recent(self.vectors_, query.recent(self.recent), item) if query else -1
+        ref = self.closest_ref(ref, item, query)
         if ref < 0:
             return "similar in content"
         if query is None:

@@ -12,7 +12,6 @@ from shoprec.features.fusion import ContentEncoder
 from shoprec.pipeline import PipelineConfig, RecRequest, load_artifact, save_artifact
 from shoprec.pipeline.build import build_pipeline
 from shoprec.pipeline.cold_start import (
-    NewItemsRetriever,
     OnboardingRetriever,
     SegmentPopularity,
     attach_cold_start,
@@ -20,6 +19,7 @@ from shoprec.pipeline.cold_start import (
     install_content_hook,
     refresh_content,
 )
+from shoprec.pipeline.new_items import NewItemsRetriever
 from shoprec.types import Item
 from tests.unit.features import catalog
 

@@ -8,12 +8,12 @@ import pytest
 
 from shoprec.pipeline.candidates import Candidates, merge
 from shoprec.pipeline.cold_start import (
-    NewItemsRetriever,
     OnboardingRetriever,
     diversified_popular,
     share_vector_index,
 )
 from shoprec.pipeline.model_retrievers import ContentRetriever
+from shoprec.pipeline.new_items import NewItemsRetriever
 from shoprec.pipeline.retrievers import top_n
 from shoprec.pipeline.rules import member
 from shoprec.pipeline.vector_index import VectorIndex, neighbour_lists, resolve_kind
