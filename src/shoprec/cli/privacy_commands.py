@@ -165,9 +165,12 @@ IdDimOpt = Annotated[int, typer.Option(help="attributes: rank of the per-item co
 
 
 def _private_model(**params: Any) -> Any:
+    """The CLI's PrivateSeq: one thread, the last 20 items, no dropout, unless overridden."""
     from shoprec.models.private_seq import PrivateSeq
 
-    return PrivateSeq(num_threads=1, **{k: v for k, v in params.items() if v is not None})
+    settings = {"num_threads": 1, "max_len": 20, "dropout": 0.0}
+    settings.update({k: v for k, v in params.items() if v is not None})
+    return PrivateSeq(**settings)
 
 
 @app.command("train-private")
@@ -207,7 +210,6 @@ def train_private_cmd(
         lr=lr,
         dim=dim,
         max_len=max_len,
-        dropout=0.0,
         item_repr=item_repr,
         id_dim=id_dim,
         popularity_init=popularity_init,
@@ -265,8 +267,6 @@ def train_federated_cmd(
         lambda: _private_model(
             batch_size=batch_size,
             lr=lr,
-            max_len=20,
-            dropout=0.0,
             item_repr=item_repr,
             id_dim=id_dim,
         ),
@@ -314,8 +314,6 @@ def audit_privacy_cmd(
                 epochs=epochs,
                 batch_size=batch_size,
                 lr=lr,
-                max_len=20,
-                dropout=0.0,
                 item_repr=item_repr,
                 id_dim=id_dim,
             ),
