@@ -57,6 +57,9 @@ def _model(args: argparse.Namespace, **over: Any) -> PrivateSeq:
         prior_last=args.prior_last,
         popularity_init=args.popularity_init,
         popularity_share=args.popularity_share,
+        transition_init=args.transition_init,
+        transition_share=args.transition_share,
+        transition_smooth=args.transition_smooth,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
@@ -219,6 +222,11 @@ def main() -> None:
         "--popularity-init", type=float, default=0.0, help="attributes: bias <- s log(1+pop)"
     )
     ap.add_argument("--popularity-share", type=float, default=0.25, help="of epsilon, DP")
+    ap.add_argument(
+        "--transition-init", type=float, default=0.0, help="attributes: transition prior gate"
+    )
+    ap.add_argument("--transition-share", type=float, default=0.25, help="of epsilon, DP")
+    ap.add_argument("--transition-smooth", type=float, default=50.0, help="prior smoothing")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=float, default=0.02, help="fraction of steps warming up")
     ap.add_argument("--dim", type=int, default=64)

@@ -162,6 +162,19 @@ ItemReprOpt = Annotated[
     ),
 ]
 IdDimOpt = Annotated[int, typer.Option(help="attributes: rank of the per-item correction")]
+TransitionInitOpt = Annotated[
+    float,
+    typer.Option(
+        help="attributes: gate of the released attribute-transition prior (also releases "
+        "popularity); 0 off"
+    ),
+]
+TransitionShareOpt = Annotated[
+    float, typer.Option(help="share of epsilon spent on the transition release")
+]
+TransitionSmoothOpt = Annotated[
+    float, typer.Option(help="transition prior: smoothing added to attribute popularity")
+]
 
 
 def _private_model(**params: Any) -> Any:
@@ -196,6 +209,9 @@ def train_private_cmd(
     popularity_share: Annotated[
         float, typer.Option(help="share of epsilon spent on the popularity release")
     ] = 0.25,
+    transition_init: TransitionInitOpt = 3.0,
+    transition_share: TransitionShareOpt = 0.5,
+    transition_smooth: TransitionSmoothOpt = 50.0,
     json_out: JsonOpt = None,
 ) -> None:
     """DP-SGD training of PrivateSeq (per-user guarantee); (epsilon, delta) in the artifact."""
@@ -214,6 +230,9 @@ def train_private_cmd(
         id_dim=id_dim,
         popularity_init=popularity_init,
         popularity_share=popularity_share,
+        transition_init=transition_init,
+        transition_share=transition_share,
+        transition_smooth=transition_smooth,
         progress=True,
     )
     report = fit_private(model, split.train, _epsilon(epsilon), delta, max_grad_norm)
@@ -297,6 +316,11 @@ def audit_privacy_cmd(
     item_attributes: AttrsOpt = None,
     item_repr: ItemReprOpt = "id",
     id_dim: IdDimOpt = 0,
+    popularity_init: Annotated[
+        float, typer.Option(help="attributes: item bias from DP popularity (see train-private)")
+    ] = 0.0,
+    transition_init: TransitionInitOpt = 0.0,
+    transition_share: TransitionShareOpt = 0.5,
     json_out: JsonOpt = None,
 ) -> None:
     """Membership inference (loss-threshold attack) against models trained with/without DP."""
@@ -316,6 +340,9 @@ def audit_privacy_cmd(
                 lr=lr,
                 item_repr=item_repr,
                 id_dim=id_dim,
+                popularity_init=popularity_init,
+                transition_init=transition_init,
+                transition_share=transition_share,
             ),
             dataset,
             _epsilon(e),

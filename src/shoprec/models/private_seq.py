@@ -23,6 +23,10 @@ plus a learned item bias, a fixed attribute-overlap prior of the recent history 
 score, with a learned per-attribute gate) carries what the catalog alone says, and only a
 low-rank per-item correction (`id_dim`) is per item. `popularity_init` starts the item bias at
 (log) popularity, released with the Gaussian mechanism under DP (`shoprec.privacy.dp`).
+`transition_init` adds a second fixed prior from released *sufficient statistics*: attribute ->
+next-attribute transition counts (637 x 637 on Beauty), each user's contribution L2-normalised,
+released once with the Gaussian mechanism, smoothed and normalised by the (released) attribute
+popularity; the score gains ``gate_T * a_j . (T^T p)`` for the recency-decayed profile ``p``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -128,6 +133,7 @@ class PrivateSeqModule(nn.Module):
         prior_last: int = 5,
         prior_decay: float = 0.6,
         prior_init: float = 3.0,
+        transition_init: float = 0.0,
     ):
         super().__init__()
         if dim % heads:
@@ -182,6 +188,14 @@ class PrivateSeqModule(nn.Module):
         self.out_attr = nn.Linear(dim, n_tags, bias=False)
         nn.init.normal_(self.out_attr.weight, std=0.02)
         self.gate = AttributeGate(n_tags, prior_init) if prior_last > 0 else None
+        self.trans_gate = None
+        if transition_init:
+            if prior_last <= 0:
+                raise ValueError("PrivateSeqModule: the transition prior needs prior_last > 0")
+            self.trans_gate = AttributeGate(n_tags, transition_init)
+            # released (noisy under DP) normalised attribute transitions; saved with the
+            # weights: it is computed from interactions (see `PrivateSeq.init_releases`)
+            self.register_buffer("transition", torch.zeros(n_tags, n_tags))
         self.item_bias = nn.Linear(1, n_items, bias=False)
         nn.init.zeros_(self.item_bias.weight)
         self.id_dim = int(id_dim)
@@ -241,7 +255,10 @@ class PrivateSeqModule(nn.Module):
             return self.out(z)
         u = self.out_attr(z)  # (B, n_tags): a query in attribute space
         if self.gate is not None:
-            u = u + self.gate(self._profile(seqs))
+            profile = self._profile(seqs)
+            u = u + self.gate(profile)
+            if self.trans_gate is not None:
+                u = u + self.trans_gate(profile @ self.transition)
         scores = torch.sparse.mm(self.attr_matrix, u.T).T
         scores = scores + self.item_bias(torch.ones(b, 1, device=seqs.device))
         if self.id_dim:
@@ -285,6 +302,14 @@ class PrivateSeq(TorchRecommender):
         (`shoprec.privacy.dp.fit_private`) the counts are released with the Gaussian
         mechanism, spending `popularity_share` of epsilon (composed with DP-SGD in the
         same RDP accountant). Federated training ignores it.
+    transition_init, transition_share, transition_smooth : float
+        "attributes" only: > 0 adds the released attribute-transition
+        prior (`transition_prior`) with a learned per-attribute gate started at
+        `transition_init`; under DP the transition counts are released with the Gaussian
+        mechanism spending `transition_share` of epsilon (same accountant). Rows and columns
+        are normalised by the released attribute popularity plus `transition_smooth` (damps
+        rare attributes, whose counts are mostly noise), so popularity is released too (its
+        bias stays 0 when `popularity_init` is 0).
     poisson : bool
         Sample each step's users independently with probability ``batch_size / n_users``
         (needed for the DP guarantee; off, every user appears once per epoch).
@@ -307,6 +332,9 @@ class PrivateSeq(TorchRecommender):
         prior_decay: float = 0.6,
         popularity_init: float = 0.0,
         popularity_share: float = 0.25,
+        transition_init: float = 0.0,
+        transition_share: float = 0.25,
+        transition_smooth: float = 50.0,
         poisson: bool = False,
         epochs: int = 100,
         lr: float = 1e-3,
@@ -332,6 +360,9 @@ class PrivateSeq(TorchRecommender):
         self.prior_decay = prior_decay
         self.popularity_init = popularity_init
         self.popularity_share = popularity_share
+        self.transition_init = transition_init
+        self.transition_share = transition_share
+        self.transition_smooth = transition_smooth
         self.poisson = poisson
         self.epochs = epochs
         self.lr = lr
@@ -372,14 +403,21 @@ class PrivateSeq(TorchRecommender):
             id_dim=self.id_dim,
             prior_last=self.prior_last,
             prior_decay=self.prior_decay,
+            transition_init=self.transition_init if self.item_repr == "attributes" else 0.0,
         )
 
     def fit(self, data: InteractionData, valid: Any = None) -> PrivateSeq:
         """Non-private training (the shared loop); starts the item bias at the exact
         popularity when `popularity_init` is set."""
-        if self.popularity_init and self.item_repr == "attributes":
+        if self.releases():
             self._popularity_noise = 0.0
         return super().fit(data, valid)
+
+    def releases(self) -> bool:
+        """Whether statistics are released from interactions (popularity, and transitions
+        when `transition_init` is set; the transition prior is normalised by the released
+        popularity, so popularity is released whenever transitions are)."""
+        return self.item_repr == "attributes" and bool(self.popularity_init or self.transition_init)
 
     def popularity_counts(self, data: InteractionData) -> np.ndarray:
         """Per item, the sum over training users (>= 2 items) of 1 / sqrt(distinct items):
@@ -391,14 +429,69 @@ class PrivateSeq(TorchRecommender):
                 counts[items] += 1.0 / np.sqrt(len(items))
         return counts
 
-    def init_item_bias(self, data: InteractionData, noise_std: float, seed: int) -> None:
-        """Item bias <- popularity_init * log(1 + max(0, counts + N(0, noise_std^2)))."""
+    def init_item_bias(self, data: InteractionData, noise_std: float, seed: int) -> np.ndarray:
+        """Item bias <- popularity_init * log(1 + max(0, counts + N(0, noise_std^2))).
+
+        Returns the released counts, clipped at 0."""
         counts = self.popularity_counts(data)
         if noise_std > 0:
             counts = counts + np.random.default_rng(seed).normal(0.0, noise_std, len(counts))
-        bias = self.popularity_init * np.log1p(np.maximum(counts, 0.0))
+        counts = np.maximum(counts, 0.0)
+        bias = self.popularity_init * np.log1p(counts)
         with torch.no_grad():
             self.module_.item_bias.weight[:, 0] = torch.as_tensor(bias, dtype=torch.float32)
+        return counts
+
+    def _attribute_matrix(self) -> sp.csr_matrix:
+        """(n_items, n_tags) public unit-length IDF attribute rows (the model's output rows)."""
+        return sp.csr_matrix(self.module_.attr_matrix.to_dense().numpy().astype(np.float64))
+
+    def transition_counts(self, data: InteractionData) -> np.ndarray:
+        """(n_tags, n_tags): sum over training users of ``M_u / max(1, ||M_u||_F)`` where
+        ``M_u = sum_t a(s_t) a(s_{t+1})^T`` over the user's consecutive training items and
+        ``a`` is an item's public unit attribute row. Each user moves the sum by L2 <= 1 (the
+        Gaussian mechanism's sensitivity for adding or removing one user)."""
+        attrs = self._attribute_matrix()
+        n_tags = attrs.shape[1]
+        total = np.zeros((n_tags, n_tags))
+        for seq in data.sequences():
+            if len(seq) < 2:
+                continue
+            m = (attrs[seq[:-1]].T @ attrs[seq[1:]]).tocoo()
+            norm = float(np.sqrt((m.data**2).sum()))
+            np.add.at(total, (m.row, m.col), m.data / max(1.0, norm))
+        return total
+
+    def transition_prior(self, counts: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        """Released counts -> the model's fixed transition matrix (post-processing only).
+
+        ``T_ik = max(0, counts_ik) / (m_i + s) / sqrt(m_k + s)`` with ``m = A^T popularity``
+        (the released item popularity pooled per attribute) and ``s = transition_smooth``,
+        times ``10 sqrt(mean(m) + s)``: a scale from the released popularity only, so that the
+        noise (which adds positive mass once clipped) does not shrink the signal."""
+        attrs = self._attribute_matrix()
+        m = np.asarray(attrs.T @ np.maximum(popularity, 0.0)).ravel()
+        s = float(self.transition_smooth)
+        t = np.maximum(counts, 0.0) / np.maximum(m[:, None] + s, 1e-9)
+        t = t / np.sqrt(np.maximum(m[None, :] + s, 1e-9))
+        return 10.0 * t * np.sqrt(m.mean() + s)
+
+    def init_releases(
+        self, data: InteractionData, pop_std: float, transition_std: float, seed: int
+    ) -> None:
+        """Set everything released from interactions: the item bias (`init_item_bias`) and,
+        with `transition_init`, the transition prior from the counts plus N(0,
+        transition_std^2) noise (exact when 0)."""
+        popularity = self.init_item_bias(data, pop_std, seed)
+        if not self.transition_init:
+            return
+        counts = self.transition_counts(data)
+        if transition_std > 0:
+            rng = np.random.default_rng(seed + 1)
+            counts = counts + rng.normal(0.0, transition_std, counts.shape)
+        prior = self.transition_prior(counts, popularity)
+        with torch.no_grad():
+            self.module_.transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
 
     def _prepare(self, data: InteractionData) -> None:
         """One record per user with at least two training items (one to read, one to
@@ -408,7 +501,7 @@ class PrivateSeq(TorchRecommender):
         noise = getattr(self, "_popularity_noise", None)  # set by fit / fit_private only
         if noise is not None:
             self._popularity_noise = None
-            self.init_item_bias(data, noise, self.random_state + 1)
+            self.init_releases(data, noise, noise, self.random_state + 1)
 
     def n_train_batches(self, batch_size: int) -> int:
         return -(-len(self._examples) // batch_size)

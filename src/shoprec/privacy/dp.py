@@ -25,7 +25,12 @@ prior are functions of the catalog only, never of interactions, so they cost no 
 data-dependent cleaning before training (k-core filters), and the serve-time history the model
 reads (it is used at request time, never trained on). Everything learned from interactions
 (item bias, per-item correction, attribute embeddings, encoder) is a model weight and goes
-through the clipped, noised gradient.
+through the clipped, noised gradient, except the optional one-shot releases: item popularity
+(`PrivateSeq(popularity_init=...)`) and attribute -> next-attribute transition counts
+(`transition_init`), each a sum over users of a per-user vector of L2 norm <= 1, released
+once with the Gaussian mechanism (sensitivity 1, noise multiplier calibrated so that the
+release alone spends its `*_share` of epsilon) and composed with DP-SGD in the same RDP
+accountant; the reported epsilon is the composition.
 
 Training runs in `shoprec.training.loop`: `DPLossModule` replaces the model's module during
 training and its `loss` returns a surrogate whose gradient *is* the clipped, noised gradient
@@ -66,6 +71,7 @@ class PrivacyReport:
     steps: int
     n_users: int
     popularity_noise_multiplier: float = 0.0  # > 0: item popularity released (Gaussian)
+    transition_noise_multiplier: float = 0.0  # > 0: attribute transitions released (Gaussian)
     unit: str = "user"
     accountant: str = "rdp"
     guarantee: str = GUARANTEE
@@ -182,19 +188,22 @@ def epsilon_spent(
     sample_rate: float,
     steps: int,
     delta: float,
-    release_noise: float = 0.0,
+    release_noise: float | tuple[float, ...] = 0.0,
 ) -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps (Opacus RDP accountant),
-    composed with one full-data Gaussian release of noise multiplier `release_noise` (> 0;
-    the popularity counts) when given."""
-    if noise_multiplier <= 0 or steps == 0:
+    composed with one full-data Gaussian release (sensitivity 1) per noise multiplier in
+    `release_noise` (> 0; the popularity counts, the transition counts) when given."""
+    releases = release_noise if isinstance(release_noise, tuple) else (release_noise,)
+    releases = tuple(r for r in releases if r > 0)
+    if (noise_multiplier <= 0 or steps == 0) and not releases:
         return math.inf if steps else 0.0
+    if noise_multiplier <= 0 and steps:
+        return math.inf
     from opacus.accountants import RDPAccountant
 
     acc = RDPAccountant()
-    acc.history = [(noise_multiplier, sample_rate, steps)]
-    if release_noise > 0:
-        acc.history.append((release_noise, 1.0, 1))
+    acc.history = [(noise_multiplier, sample_rate, steps)] if steps else []
+    acc.history.extend((r, 1.0, 1) for r in releases)
     return float(acc.get_epsilon(delta))
 
 
@@ -209,6 +218,14 @@ def _calibrate(eps_of: Any, target: float) -> float:
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if eps_of(mid) <= target else (mid, hi)
     return hi
+
+
+def _release_sigma(share: float, target_epsilon: float, delta: float) -> float:
+    """Noise multiplier of a one-shot Gaussian release (sensitivity 1) spending `share` of
+    `target_epsilon` on its own."""
+    if not 0 < float(share) < 1:
+        raise ValueError("fit_private: a release share must be in (0, 1)")
+    return _calibrate(lambda s: epsilon_spent(0.0, 1.0, 0, delta, s), share * target_epsilon)
 
 
 def default_delta(n_users: int) -> float:
@@ -254,18 +271,20 @@ def fit_private(
     delta = default_delta(n_users) if delta is None else float(delta)
     q = min(1.0, model.batch_size / n_users)
     planned = model.epochs * model.n_train_batches(model.batch_size)
-    # optional popularity release (PrivateSeq popularity_init): a Gaussian mechanism on
-    # per-user L2-normalised item counts, `popularity_share` of epsilon, composed below
-    pop_sigma = 0.0
-    if getattr(model, "popularity_init", 0) and getattr(model, "item_repr", "id") == "attributes":
+    # optional one-shot releases (PrivateSeq popularity_init, transition_init): Gaussian
+    # mechanisms on per-user L2-normalised counts (sensitivity 1), each spending its share of
+    # epsilon alone; DP-SGD is calibrated below so that the composition spends the target
+    pop_sigma = trans_sigma = 0.0
+    if hasattr(model, "releases") and model.releases():
+        transitions = bool(getattr(model, "transition_init", 0))
         if private:
-            share = float(model.popularity_share)
-            if not 0 < share < 1:
-                raise ValueError("fit_private: popularity_share must be in (0, 1)")
-            pop_sigma = _calibrate(
-                lambda s: epsilon_spent(s, 1.0, 1, delta), share * target_epsilon
-            )
-        model.init_item_bias(data, pop_sigma, model.random_state + 1)
+            pop_sigma = _release_sigma(model.popularity_share, target_epsilon, delta)
+            if transitions:
+                trans_sigma = _release_sigma(model.transition_share, target_epsilon, delta)
+            if float(model.popularity_share) + transitions * float(model.transition_share) >= 1:
+                raise ValueError("fit_private: the release shares must leave room for DP-SGD")
+        model.init_releases(data, pop_sigma, trans_sigma, model.random_state + 1)
+    releases = (pop_sigma, trans_sigma)
     cfg = TrainingConfig(
         epochs=model.epochs,
         lr=model.lr,
@@ -285,7 +304,7 @@ def fit_private(
     else:
         if pop_sigma > 0:
             sigma = _calibrate(
-                lambda s: epsilon_spent(s, q, planned, delta, pop_sigma), target_epsilon
+                lambda s: epsilon_spent(s, q, planned, delta, releases), target_epsilon
             )
         else:
             sigma = get_noise_multiplier(
@@ -302,9 +321,17 @@ def fit_private(
             result = train(model, None, cfg)
         finally:
             model.module_ = wrapper.close()
-        eps = epsilon_spent(sigma, q, wrapper.steps, delta, pop_sigma)
+        eps = epsilon_spent(sigma, q, wrapper.steps, delta, releases)
         report = PrivacyReport(
-            eps, delta, float(sigma), float(max_grad_norm), q, wrapper.steps, n_users, pop_sigma
+            eps,
+            delta,
+            float(sigma),
+            float(max_grad_norm),
+            q,
+            wrapper.steps,
+            n_users,
+            pop_sigma,
+            trans_sigma,
         )
     model.train_log_ = {**result.as_dict(), "privacy": report.as_dict()}
     model._examples = None

@@ -125,6 +125,9 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
     assert 0 < manifest["privacy"]["epsilon"] <= 4.0 + 1e-6
     assert manifest["models"]["private_seq"]["item_repr"] == "attributes"
     assert manifest["privacy"]["popularity_noise_multiplier"] > 0
+    # the transition release is on by default with the attribute design
+    assert manifest["models"]["private_seq"]["transition_init"] > 0
+    assert manifest["privacy"]["transition_noise_multiplier"] > 0
 
 
 def test_popularity_counts_weigh_each_user_with_l2_norm_one():
