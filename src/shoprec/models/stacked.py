@@ -4,8 +4,10 @@ orders them.
 `Stacked` fits a `Blend` of cheap members on the training split (weights chosen on
 validation, as `Blend` does), takes each validation user's top `candidates` items of the
 blend (history excluded), describes every candidate by each member's standardised score and
-rank among the candidates, the blend's score and rank, the item's log popularity and the
-history length, and trains a LightGBM lambdarank model whose label is "this candidate is the
+rank among the candidates, the blend's score and rank, what the training sequences say about
+the candidate (`SequenceContext`: popularity overall and at the end of sequences, mean
+position, transitions from the last items, tags shared with the last item, how mainstream the
+shopper is) and the history length, and trains a LightGBM lambdarank model whose label is "this candidate is the
 validation target". At scoring time the same features are built from the user's history and
 the ranker's order replaces the blend's order inside the candidates; items outside them keep
 the blend's order below. Only validation targets are used for learning the ranker, so no
@@ -30,8 +32,9 @@ from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import EvalSet, leave_one_out
 from shoprec.models.base import NotFittedError, Recommender
 from shoprec.models.ensemble import Blend, standardise
+from shoprec.models.sequence_context import SequenceContext
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Chosen on Beauty's *validation* split (never its test split); the blend weights and the
 # ranker are re-learned on each dataset's own validation split.
@@ -131,8 +134,7 @@ class Stacked(Recommender):
         )
         self.n_items_ = data.n_items
         self.weights_ = self.blend_.weights_
-        pop = data.item_popularity()
-        self.log_popularity_ = np.log1p(np.asarray(pop, dtype=np.float64)).astype(np.float32)
+        self.context_ = SequenceContext.from_data(data)
         self.ranker_ = None
         self.ranker_info_: dict[str, Any] = {"trained": False}
         if valid is not None and len(valid):
@@ -140,7 +142,7 @@ class Stacked(Recommender):
         return self
 
     def _queries(
-        self, evalset: EvalSet, blend: Blend, log_popularity: np.ndarray
+        self, evalset: EvalSet, blend: Blend, context: SequenceContext
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Ranker examples of `evalset`'s users: features (Q, C, F) and 0/1 labels (Q, C) of
         the queries whose target is among the candidates, and how many users were looked at."""
@@ -151,7 +153,7 @@ class Stacked(Recommender):
         feats, labels = [], []
         for start in range(0, len(rows), self.batch_size):
             part = rows[start : start + self.batch_size]
-            x, cand, _ = self._features([evalset.histories[i] for i in part], blend, log_popularity)
+            x, cand, _ = self._features([evalset.histories[i] for i in part], blend, context)
             tgt = evalset.targets[part]
             lab = np.zeros(cand.shape, dtype=np.int32)
             for r in range(len(part)):
@@ -168,12 +170,11 @@ class Stacked(Recommender):
         last training item, which becomes the target of "the rest of the history"."""
         inner = leave_one_out(data)
         blend = Blend(self.members, self.blend_.weights_).fit(inner.train)
-        log_pop = np.log1p(inner.train.item_popularity().astype(np.float64)).astype(np.float32)
-        x, y, _ = self._queries(inner.test, blend, log_pop)
+        x, y, _ = self._queries(inner.test, blend, SequenceContext.from_data(inner.train))
         return x, y
 
     def _fit_ranker(self, data: InteractionData, valid: EvalSet) -> None:
-        x, y, users = self._queries(valid, self.blend_, self.log_popularity_)
+        x, y, users = self._queries(valid, self.blend_, self.context_)
         self.ranker_info_ = {"trained": False, "queries": int(len(y)), "users": users}
         if len(y) < 10:
             return
@@ -230,12 +231,12 @@ class Stacked(Recommender):
         self,
         histories: Sequence[np.ndarray],
         model: Blend | None = None,
-        log_popularity: np.ndarray | None = None,
+        context: SequenceContext | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate features (B, C, F), candidates (B, C) and the full blend scores (B, n),
         from the fitted blend (`model`, by default this model's own)."""
         model = self.blend_ if model is None else model
-        log_popularity = self.log_popularity_ if log_popularity is None else log_popularity
+        context = self.context_ if context is None else context
         parts = [standardise(m.score(histories)) for m in model.models_]
         blend = np.zeros_like(parts[0])
         for w, p in zip(model.weights_, parts, strict=True):
@@ -263,7 +264,7 @@ class Stacked(Recommender):
         for p in parts:
             ps = np.take_along_axis(p, cand, axis=1)
             cols += [ps, _ranks_within(ps)]
-        cols.append(log_popularity[cand])
+        cols += context.features(histories, cand)
         lengths = np.fromiter((len(h) for h in histories), dtype=np.float32, count=len(histories))
         cols.append(np.repeat(lengths[:, None], c, axis=1))
         x = np.nan_to_num(np.stack(cols, axis=-1), neginf=-1e3, posinf=1e3).astype(np.float32)
@@ -307,7 +308,7 @@ class Stacked(Recommender):
             json.dumps({"name": self.name, "params": params}, default=str, indent=2)
         )
         self.blend_.save(path / "blend")
-        np.save(path / "log_popularity.npy", self.log_popularity_)
+        self.context_.save(path / "context")
         if self.ranker_ is not None:
             self.ranker_.save_model(str(path / "ranker.txt"))
         (path / "stacked.json").write_text(
@@ -331,7 +332,7 @@ class Stacked(Recommender):
         model.blend_ = Blend.load(path / "blend")
         model.n_items_ = int(info["n_items"])
         model.weights_ = model.blend_.weights_
-        model.log_popularity_ = np.load(path / "log_popularity.npy")
+        model.context_ = SequenceContext.load(path / "context")
         model.ranker_info_ = info["ranker"]
         model.ranker_ = None
         if (path / "ranker.txt").exists():
