@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shoprec.data.idmap import IdMap
-from shoprec.pipeline.candidates import Candidates, merge
+from shoprec.pipeline.candidates import EVIDENCE, RANK, SCORE, Candidates, merge
 from shoprec.pipeline.catalog import CatalogView
 from shoprec.pipeline.config import PipelineConfig
 from shoprec.pipeline.ranker import Ranker, WeightedSumRanker
@@ -175,7 +175,13 @@ class Pipeline:
         cands = self.candidates(query)
         ranker = self.fallback_ranker if query.cold else self.ranker
         cands = ranker.rank(query, cands)
-        for stage in self.rerankers:
+        stages = self.rerankers
+        cut_at = len(stages)  # the trailing stages that only touch the top k get the top k
+        while cut_at and stages[cut_at - 1].top_k_only:
+            cut_at -= 1
+        for i, stage in enumerate(stages):
+            if i == cut_at:
+                cands = cands.cut(query.k)
             cands = stage.rerank(query, cands)
         return cands.head(query.k)
 
@@ -236,27 +242,29 @@ class Pipeline:
             }
             for i in items
         ]
-        for s, col in cands.source_scores.items():
-            scores = col.tolist()
-            ranks = cands.source_ranks[s].tolist()
+        cols = cands.columns
+        evidence = cols[EVIDENCE].astype(np.int64)
+        for j, s in enumerate(cands.names):
+            scores = cols[SCORE, j].tolist()
+            ranks = cols[RANK, j].tolist()
             r = self.retrievers.get(s)
-            refs = cands.evidence[s]
+            refs = evidence[j]
             refs = (
                 r.resolve_evidence(refs, cands.items, query) if r is not None else refs
             ).tolist()
-            for j, v in enumerate(scores):
+            for i, v in enumerate(scores):
                 if v != v:  # NaN: this source did not find the item
                     continue
-                e = out[j]
+                e = out[i]
                 e["sources"].append(s)
                 e["source_scores"][s] = round(v, 6)
-                e["source_ranks"][s] = int(ranks[j]) + 1
+                e["source_ranks"][s] = int(ranks[i]) + 1
                 if r is not None:
-                    e["evidence"].append(r.explain(refs[j], items[j], query, self.catalog))
+                    e["evidence"].append(r.explain(refs[i], items[i], query, self.catalog))
                 elif s == "fallback":
                     e["evidence"].append(
                         "popular in the shop right now"
-                        if self.catalog.trend[items[j]] > 0
+                        if self.catalog.trend[items[i]] > 0
                         else "available in the shop"
                     )
                 elif s in _PSEUDO_EVIDENCE:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from shoprec.pipeline.candidates import Candidates
+from shoprec.pipeline.candidates import RANK, SCORE, Candidates
 from shoprec.pipeline.catalog import CatalogView
 from shoprec.pipeline.request import Query
 
@@ -62,15 +62,9 @@ def candidate_features(
     """Feature matrix for `cands`, shape (n, len(feature_names(sources))), float32."""
     n = len(cands)
     items = cands.items
-    cols: list[np.ndarray] = []
-    found = np.zeros(n)
-    for s in sources:
-        v = cands.source_scores.get(s)
-        cols.append(v if v is not None else np.full(n, np.nan))
-        found += ~np.isnan(cols[-1])
-    for s in sources:
-        v = cands.source_ranks.get(s)
-        cols.append(v if v is not None else np.full(n, np.nan))
+    scores = cands.source_matrix(sources, SCORE)
+    found = (~np.isnan(scores)).sum(axis=0, dtype=np.float64)
+    cols: list[np.ndarray] = [*scores, *cands.source_matrix(sources, RANK)]
     hist = query.history[query.history < len(catalog.category)]
     cat = catalog.category[items]
     top = catalog.top_of(items)
@@ -123,18 +117,18 @@ class WeightedSumRanker(Ranker):
         n = len(candidates)
         if n == 0:
             return candidates
-        total = np.zeros(n)
-        n_found = np.zeros(n)
-        best_rank = np.full(n, np.inf)
-        for s, v in candidates.source_scores.items():
-            found = ~np.isnan(v)
-            if not found.any():
-                continue
-            lo, hi = np.fmin.reduce(v), np.fmax.reduce(v)  # NaN-skipping, without a copy
-            scaled = (v - lo) / (hi - lo) if hi > lo else np.ones(n)
-            total += self.weights.get(s, 1.0) * np.where(found, scaled, 0.0)
-            n_found += found
-            best_rank = np.fmin(best_rank, candidates.source_ranks[s])
+        cols = candidates.columns
+        scores = cols[SCORE]  # (S, n)
+        found = ~np.isnan(scores)
+        lo, hi = np.fmin.reduce(scores, axis=1), np.fmax.reduce(scores, axis=1)  # NaN-skipping
+        span = hi - lo
+        flat = ~(span > 0)  # one value (or none) in a column: every finder gets 1
+        scaled = (scores - lo[:, None]) / np.where(flat, 1.0, span)[:, None]
+        scaled[flat] = 1.0
+        weights = np.array([self.weights.get(s, 1.0) for s in candidates.names])[:, None]
+        total = (weights * np.where(found, scaled, 0.0)).sum(axis=0)
+        n_found = found.sum(axis=0)
+        best_rank = np.fmin.reduce(cols[RANK], axis=0, initial=np.inf)
         candidates.scores = total
         order = np.lexsort((best_rank, -n_found, -total))
         return candidates.take(order)

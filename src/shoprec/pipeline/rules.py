@@ -37,6 +37,10 @@ class Reranker(ABC):
     """One re-rank stage: `rerank(query, candidates) -> candidates`."""
 
     name: str = "reranker"
+    # True for a stage that reads and changes only the first `query.k` rows (inserting
+    # rows there is fine) and leaves nothing else for the stages after it: the pipeline
+    # then hands it the list cut to k (`Candidates.cut`), which gives the same top k
+    top_k_only: bool = False
 
     @abstractmethod
     def rerank(self, query: Query, candidates: Candidates) -> Candidates:
@@ -98,6 +102,7 @@ class TopUp(Reranker):
     """
 
     name = "fallback"
+    top_k_only = True
 
     def __init__(self, rules: Rules, max_per_category: int = 0, chunk: int = 512):
         self.rules = rules
