@@ -362,8 +362,12 @@ def merge(parts: Sequence[Candidates]) -> Candidates:
     m = _blank(len(names), len(uniq))
     if all(len(p.names) == 1 for p in parts) and len(names) == len(parts):
         # the usual case (one list per retriever): one scatter for all parts
-        src = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
-        m[:, src, inverse] = np.concatenate([p.columns[:, 0] for p in parts], axis=1)
+        n = len(uniq)
+        flat = np.repeat(np.arange(0, n * len(parts), n), [len(p) for p in parts]) + inverse
+        data = np.concatenate([p.columns[:, 0] for p in parts], axis=1)
+        planes = m.reshape(3, -1)  # (3, S * n) view: one 1-D scatter per plane is fastest
+        for k in range(3):
+            planes[k][flat] = data[k]
     else:
         offset = 0
         for p in parts:

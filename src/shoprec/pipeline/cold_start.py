@@ -158,6 +158,7 @@ class OnboardingRetriever(Retriever):
     """
 
     kind = "onboarding"
+    explain_by_ref = True
 
     def __init__(
         self,

@@ -82,6 +82,7 @@ class ModelRetriever(Retriever):
     """
 
     kind = "model"
+    explain_by_ref = True
 
     def __init__(
         self,
@@ -229,6 +230,7 @@ class ContentRetriever(ClosestRecentEvidence, Retriever):
     """
 
     kind = "content"
+    explain_by_ref = True
 
     def __init__(
         self,

@@ -40,6 +40,7 @@ class NewItemsRetriever(ClosestRecentEvidence, Retriever):
     """
 
     kind = "new_items"
+    explain_by_ref = True
 
     def __init__(
         self,

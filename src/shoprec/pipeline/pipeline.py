@@ -9,6 +9,7 @@ A shopper without history gets the cold-start list (trending, diversified across
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -111,13 +112,15 @@ class Pipeline:
     # --------------------------------------------------------------- resolving
     def resolve(self, request: RecRequest) -> Query:
         """Translate a request into index space (unknown items are dropped)."""
-        items = self.catalog.items
-        hist_ids = [h.item_id for h in request.history]
-        idx = items.to_index(hist_ids) if hist_ids else np.zeros(0, np.int64)
-        known = idx >= 0
-        history = idx[known]
-        types = [h.event_type for h, k in zip(request.history, known, strict=True) if k]
-        ts = np.array([h.timestamp for h in request.history], np.float64)[known]
+        if request.history:
+            hist_ids, all_types, stamps = zip(*request.history, strict=True)
+            idx = self.catalog.items.to_index(hist_ids)
+            known = idx >= 0
+            history = idx[known]
+            ts = np.array(stamps, np.float64)[known]
+            types = list(all_types if known.all() else compress(all_types, known.tolist()))
+        else:
+            history, types, ts = np.zeros(0, np.int64), [], np.zeros(0)
         user = self.users.get(request.user_id) if request.user_id is not None else -1
         if len(history) == 0 and user >= 0 and request.user_id not in self._forgotten:
             indptr, hist_items = self.histories
@@ -252,6 +255,7 @@ class Pipeline:
             refs = (
                 r.resolve_evidence(refs, cands.items, query) if r is not None else refs
             ).tolist()
+            said: dict[int, str] | None = {} if r is not None and r.explain_by_ref else None
             for i, v in enumerate(scores):
                 if v != v:  # NaN: this source did not find the item
                     continue
@@ -259,7 +263,12 @@ class Pipeline:
                 e["sources"].append(s)
                 e["source_scores"][s] = round(v, 6)
                 e["source_ranks"][s] = int(ranks[i]) + 1
-                if r is not None:
+                if said is not None:  # one wording per reference
+                    text = said.get(refs[i])
+                    if text is None:
+                        text = said[refs[i]] = r.explain(refs[i], items[i], query, self.catalog)
+                    e["evidence"].append(text)
+                elif r is not None:
                     e["evidence"].append(r.explain(refs[i], items[i], query, self.catalog))
                 elif s == "fallback":
                     e["evidence"].append(

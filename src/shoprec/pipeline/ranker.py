@@ -123,10 +123,14 @@ class WeightedSumRanker(Ranker):
         lo, hi = np.fmin.reduce(scores, axis=1), np.fmax.reduce(scores, axis=1)  # NaN-skipping
         span = hi - lo
         flat = ~(span > 0)  # one value (or none) in a column: every finder gets 1
-        scaled = (scores - lo[:, None]) / np.where(flat, 1.0, span)[:, None]
-        scaled[flat] = 1.0
-        weights = np.array([self.weights.get(s, 1.0) for s in candidates.names])[:, None]
-        total = (weights * np.where(found, scaled, 0.0)).sum(axis=0)
+        scaled = (scores - lo[:, None]) / np.where(flat, 1.0, span)[:, None]  # NaN: not found
+        if flat.any():
+            scaled[flat] = np.where(found[flat], 1.0, np.nan)
+        np.fmax(scaled, 0.0, out=scaled)  # NaN -> 0 (the rest is >= 0 already)
+        weights = [self.weights.get(s, 1.0) for s in candidates.names]
+        if any(w != 1.0 for w in weights):
+            scaled *= np.array(weights)[:, None]
+        total = scaled.sum(axis=0)
         n_found = found.sum(axis=0)
         best_rank = np.fmin.reduce(cols[RANK], axis=0, initial=np.inf)
         candidates.scores = total

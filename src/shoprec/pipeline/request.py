@@ -102,7 +102,9 @@ class RecRequest:
             and float(self.min_price) > float(self.max_price)
         ):
             raise ValueError("min_price: must not exceed max_price")
-        hist = tuple(_as_history_event(h, i) for i, h in enumerate(self.history or ()))
+        hist = self.history or ()
+        if type(hist) is not tuple or not all(type(h) is HistoryEvent for h in hist):
+            hist = tuple(_as_history_event(h, i) for i, h in enumerate(hist))
         object.__setattr__(self, "history", hist)
         for name in ("exclude_items", "exclude_categories"):
             v = getattr(self, name) or ()

@@ -53,6 +53,9 @@ class Retriever(ABC):
     """
 
     kind: ClassVar[str] = "base"
+    # True when `explain`'s text depends on the (resolved) reference and the query only,
+    # not on the item: the pipeline then words each reference once per response
+    explain_by_ref: ClassVar[bool] = False
     name: str
 
     def fit(self, data: InteractionData, catalog: CatalogView) -> Self:
@@ -128,6 +131,7 @@ class TrendingRetriever(Retriever):
     """
 
     kind = "trending"
+    explain_by_ref = True
 
     def __init__(self, name: str = "trending", half_life_days: float = 7.0, n_categories: int = 3):
         self.name = name
@@ -208,6 +212,7 @@ class ItemToItemRetriever(Retriever):
     """
 
     kind = "item_to_item"
+    explain_by_ref = True
 
     def __init__(
         self,

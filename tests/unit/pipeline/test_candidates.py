@@ -161,3 +161,32 @@ def test_thompson_draw_is_the_beta_posterior(shop):
         assert ((draws >= 0) & (draws <= 1)).all()
     finally:
         ex.clicks, ex.impressions = saved
+
+
+def test_explanations_worded_once_per_reference_are_the_same(shop):
+    req = RecRequest(k=8, history=["c1_1", "c1_2", "c2_3"], diversity=0.3)
+    ex = shop.exploration
+    state, imps = ex.rng.bit_generator.state, ex.impressions.copy()
+    fast = [r.explanation for r in shop.recommend(req)]
+    ex.rng.bit_generator.state, ex.impressions = state, imps  # the same exploration draw
+    for r in shop.retrievers.values():
+        r.explain_by_ref = False  # instance attribute: word every item
+    try:
+        slow = [r.explanation for r in shop.recommend(req)]
+    finally:
+        for r in shop.retrievers.values():
+            del r.explain_by_ref
+    assert fast == slow and any(e["evidence"] for e in fast)
+
+
+def test_request_history_is_converted_once():
+    from shoprec.pipeline.request import HistoryEvent
+
+    events = (HistoryEvent("a", "click", 1.0), HistoryEvent("b"))
+    assert RecRequest(history=events).history is events  # already HistoryEvents: kept
+    mixed = RecRequest(history=["a", {"item_id": "b", "event_type": "purchase"}, ("c", "view", 2)])
+    assert mixed.history == (
+        HistoryEvent("a"),
+        HistoryEvent("b", "purchase"),
+        HistoryEvent("c", "view", 2.0),
+    )
