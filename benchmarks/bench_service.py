@@ -63,8 +63,15 @@ def clustered_vectors(category: np.ndarray, rng: np.random.Generator) -> np.ndar
     return centroids[category] + 0.8 * noise
 
 
-def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, Any]:
-    """Shop -> store -> artifacts (exact and ann); skipped when already built."""
+def build(
+    work: Path,
+    n_items: int,
+    n_users: int,
+    ann_items: int,
+    stages: tuple[str, ...] = ("exact", "hnsw", "ann"),
+) -> dict[str, Any]:
+    """Shop -> store -> the artifacts of `stages` (exact, hnsw, ann); each skipped when
+    already built."""
 
     from shoprec.data.synthetic import generate_shop
     from shoprec.pipeline import PipelineConfig
@@ -75,7 +82,7 @@ def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, A
     # (or a rerun) picks up where it stopped.
     meta_path = work / "build.json"
     meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    if meta.get("complete"):
+    if meta.get("complete") or all(key in meta for key in stages):
         return meta
     meta.setdefault("timings_s", {})
     work.mkdir(parents=True, exist_ok=True)
@@ -134,11 +141,11 @@ def build(work: Path, n_items: int, n_users: int, ann_items: int) -> dict[str, A
         ("hnsw", "auto", 0),
         ("ann", "auto", ann_items),
     ):
-        if key not in meta:
+        if key not in meta and key in stages:
             cfg = PipelineConfig(ranker="weighted", vector_index=index)
             build_stage(work, meta, key, events_frame, items_frame, cfg, items)
             save()
-    meta["complete"] = True
+    meta["complete"] = all(key in meta for key in ("exact", "hnsw", "ann"))
     save()
     return meta
 
@@ -844,7 +851,13 @@ def main() -> None:
     if args.cmd == "client":
         return client(args)
 
-    meta = build(args.work, args.items, args.users, args.ann_items)
+    # the artifacts the setups use (all three when only building)
+    stages = tuple(dict.fromkeys(s.partition("_")[0] for s in args.setups)) or (
+        "exact",
+        "hnsw",
+        "ann",
+    )
+    meta = build(args.work, args.items, args.users, args.ann_items, stages)
     users_file = args.work / "users.json"
     users_file.write_text(json.dumps(meta["users"]))
     result: dict[str, Any] = {
@@ -893,8 +906,10 @@ def main() -> None:
     if not args.setups:
         log("built; no setups to measure")
         return
-    result["references"] = scan_references(
-        args.work, meta["exact"]["items"], meta["ann"]["artifact"]
+    result["references"] = (
+        scan_references(args.work, meta["exact"]["items"], meta["ann"]["artifact"])
+        if "exact" in meta and "ann" in meta
+        else {}
     )
     for setup in ("exact", "hnsw", "ann"):
         if setup in args.setups:
