@@ -281,7 +281,7 @@ class Pipeline:
         return out
 
     def _to_recs(self, cands: Candidates, query: Query | None) -> list[Recommendation]:
-        ids = self.catalog.items.to_ids(cands.items)
+        ids = self.catalog.items.to_ids(cands.items.tolist())
         explanations = self._explanations(cands, query)
         scores = cands.scores.tolist()
         return [Recommendation(i, s, e) for i, s, e in zip(ids, scores, explanations, strict=True)]
