@@ -335,7 +335,19 @@ def concat(
     return out
 
 
-def _unique_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def first_positions(a: np.ndarray) -> np.ndarray:
+    """`np.unique(a, return_index=True)[1]`: where each distinct value first occurs, in
+    value order, by one stable sort (`np.unique` costs several times more on the short
+    arrays of a request). Shape (n_distinct,)."""
+    order = np.argsort(a, kind="stable")
+    s = a[order]
+    first = np.empty(len(s), bool)
+    first[:1] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    return order[first]
+
+
+def unique_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(a, return_inverse=True)` for a request's few hundred ids, by one sort."""
     order = np.argsort(a, kind="stable")
     s = a[order]
@@ -357,7 +369,7 @@ def merge(parts: Sequence[Candidates]) -> Candidates:
     parts = [p for p in parts if len(p)]
     if not parts:
         return Candidates.empty()
-    uniq, inverse = _unique_inverse(np.concatenate([p.items for p in parts]))
+    uniq, inverse = unique_inverse(np.concatenate([p.items for p in parts]))
     names = _union(parts)
     m = _blank(len(names), len(uniq))
     if all(len(p.names) == 1 for p in parts) and len(names) == len(parts):

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from shoprec.pipeline.candidates import first_positions
+
 
 class HistoryEvent(NamedTuple):
     """One recent event of the shopper: item id, event type and epoch seconds."""
@@ -164,8 +166,7 @@ class Query:
         hit = memo.get(n)
         if hit is None:
             rev = self.history[::-1]
-            _, first = np.unique(rev, return_index=True)
-            hit = memo[n] = rev[np.sort(first)][:n]
+            hit = memo[n] = rev[np.sort(first_positions(rev))][:n]
         return hit
 
     def event_type_of(self, item: int) -> str:

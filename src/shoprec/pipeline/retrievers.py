@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shoprec.data.interactions import InteractionData
-from shoprec.pipeline.candidates import Candidates
+from shoprec.pipeline.candidates import Candidates, first_positions, unique_inverse
 from shoprec.pipeline.catalog import CatalogView
 from shoprec.pipeline.request import Query
 
@@ -182,7 +182,10 @@ class TrendingRetriever(Retriever):
             # up to half the list from the shopper's favourite categories, then the global top
             parts = []
             hist = query.history[query.history < len(self.cat_of_)]
-            cats, counts = np.unique(self.cat_of_[hist], return_counts=True)
+            held = self.cat_of_[hist]
+            first = first_positions(held)
+            cats = held[first]
+            counts = np.bincount(np.searchsorted(cats, held), minlength=len(cats))
             per_cat = max(1, n // (2 * max(1, self.n_categories)))
             for c in cats[np.argsort(-counts, kind="stable")][: self.n_categories]:
                 if c == 0 or c + 1 >= len(self.cat_indptr_):
@@ -190,8 +193,9 @@ class TrendingRetriever(Retriever):
                 parts.append(self.cat_items_[self.cat_indptr_[c] : self.cat_indptr_[c] + per_cat])
             parts.append(self.order_[:n])
         items = np.concatenate(parts)
-        _, first = np.unique(items, return_index=True)
-        items = items[np.sort(first)][:n]  # keeps the guaranteed parts before the global tail
+        items = items[np.sort(first_positions(items))][
+            :n
+        ]  # keeps the guaranteed parts before the global tail
         scores = self.trend_[items]
         o = np.argsort(-scores, kind="stable")
         return Candidates.from_source(self.name, items[o], scores[o], self.cat_of_[items[o]])
@@ -296,7 +300,7 @@ class ItemToItemRetriever(Retriever):
     ) -> Candidates:
         if len(cand) == 0:
             return Candidates.empty()
-        uniq, inv = np.unique(cand, return_inverse=True)
+        uniq, inv = unique_inverse(cand)
         total = np.bincount(inv, weights=contrib)
         best = np.lexsort((-contrib, inv))  # per item, its largest contribution first
         first = best[np.concatenate([[True], inv[best][1:] != inv[best][:-1]])]

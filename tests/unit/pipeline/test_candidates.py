@@ -190,3 +190,16 @@ def test_request_history_is_converted_once():
         HistoryEvent("b", "purchase"),
         HistoryEvent("c", "view", 2.0),
     )
+
+
+def test_sort_based_unique_helpers_match_numpy():
+    from shoprec.pipeline.candidates import first_positions, unique_inverse
+
+    rng = np.random.default_rng(2)
+    for n in (0, 1, 7, 300):
+        a = rng.integers(0, max(n // 3, 1), n)
+        _, first = np.unique(a, return_index=True)
+        assert first_positions(a).tolist() == first.tolist()
+        uniq, inv = np.unique(a, return_inverse=True)
+        got_u, got_i = unique_inverse(a)
+        assert got_u.tolist() == uniq.tolist() and got_i.tolist() == inv.tolist()
