@@ -130,6 +130,23 @@ def test_user_events_latest_in_time_order(store: Store) -> None:
     assert store.user_events("nobody") == [] and store.user_events("u1", 0) == []
 
 
+def test_user_item_history_is_user_events_without_itemless_ones(store: Store) -> None:
+    # the request's narrow read: the same latest `limit` events, less those without an item
+    store.add_events([ev("u1", f"i{k}", "view", float(k)) for k in range(5)])
+    store.add_events([ev("u1", None, "search", 5.5), ev("u1", "z", "purchase", 6.0)])
+    want = [(e.item_id, e.event_type, e.timestamp) for e in store.user_events("u1", 4) if e.item_id]
+    assert (
+        store.user_item_history("u1", 4)
+        == want
+        == [
+            ("i3", "view", 3.0),
+            ("i4", "view", 4.0),
+            ("z", "purchase", 6.0),
+        ]
+    )
+    assert store.user_item_history("nobody") == [] and store.user_item_history("u1", 0) == []
+
+
 def test_equal_timestamps_keep_arrival_order(store: Store) -> None:
     # A view, a click and a cart in the same second: sequence models need them in that order.
     store.add_events([ev("u1", "z", "view", 5.0), ev("u1", "a", "click", 5.0)])

@@ -118,6 +118,17 @@ class Store(ABC):
     def user_events(self, user_id: str, limit: int = 50) -> list[Event]:
         """The user's latest `limit` events, oldest first."""
 
+    def user_item_history(self, user_id: str, limit: int = 50) -> list[tuple[str, str, float]]:
+        """(item_id, event_type, timestamp) of the user's latest `limit` events that name an
+        item, oldest first: what a recommendation request reads, without building `Event`s.
+        The same events as `user_events` (less those without an item); stores override it
+        with a narrower query."""
+        return [
+            (str(e.item_id), str(e.event_type), float(e.timestamp))
+            for e in self.user_events(user_id, limit)
+            if e.item_id
+        ]
+
     @abstractmethod
     def count_events(self) -> int:
         """Number of stored events."""

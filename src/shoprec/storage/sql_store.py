@@ -346,6 +346,17 @@ class SQLStore(Store):
             )
         return [_event_from_row(r) for r in reversed(rows)]
 
+    def user_item_history(self, user_id: str, limit: int = 50) -> list[tuple[str, str, float]]:
+        if limit <= 0:
+            return []
+        with self._session():
+            rows = self._query(
+                "SELECT item_id, event_type, ts FROM events WHERE user_id = ? "
+                "ORDER BY ts DESC, id DESC LIMIT ?",
+                (user_id, int(limit)),
+            )
+        return [(r[0], r[1], float(r[2])) for r in reversed(rows) if r[0]]
+
     def count_events(self) -> int:
         with self._session():
             return int(self._query("SELECT COUNT(*) FROM events")[0][0])
