@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import orjson
 from fastapi import Request, Response
 
@@ -65,4 +65,4 @@ def recommendation_dicts(recs: Sequence[Any]) -> list[dict[str, Any]]:
 
 def _finite(x: Any) -> float:
     f = float(x)
-    return f if np.isfinite(f) else 0.0
+    return f if math.isfinite(f) else 0.0
