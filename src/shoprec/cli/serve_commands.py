@@ -124,12 +124,22 @@ def serve(
     with os.fdopen(fd, "w") as f:
         f.write(settings.to_json())
     os.environ["SHOPREC_SETTINGS_FILE"] = path
+    from shoprec.serving.workers import reuse_port_supported, serve_workers
+
     try:
-        uvicorn.run(
-            "shoprec.serving.app:app_from_env",
-            factory=True,
-            **uvicorn_options(host, port, log_level, workers),
-        )
+        if reuse_port_supported():
+            # one socket per worker: the kernel spreads connections evenly over them
+            try:
+                serve_workers(host, port, workers, uvicorn_options(host, port, log_level))
+            except OSError as exc:
+                err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
+                raise typer.Exit(1) from exc
+        else:
+            uvicorn.run(
+                "shoprec.serving.app:app_from_env",
+                factory=True,
+                **uvicorn_options(host, port, log_level, workers),
+            )
     finally:
         os.unlink(path)
 
