@@ -367,7 +367,12 @@ def stage_costs(artifact: str, store_url: str, users: list[str], n: int = 3000) 
             ]
             c = timed("merge", merge, parts)
             c = timed("rank", (pipe.fallback_ranker if q.cold else pipe.ranker).rank, q, c)
-            for stage in pipe.rerankers:
+            cut_at = len(pipe.rerankers)  # as `Pipeline.run`: the top-k-only tail gets k rows
+            while cut_at and pipe.rerankers[cut_at - 1].top_k_only:
+                cut_at -= 1
+            for j, stage in enumerate(pipe.rerankers):
+                if j == cut_at:
+                    c = c.cut(q.k)
                 c = timed(f"re-rank: {stage.name}", stage.rerank, q, c)
             timed("explain and shape", pipe._to_recs, c.head(q.k), q)
             cost["total"].append(time.thread_time() - t)
