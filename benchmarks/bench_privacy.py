@@ -4,7 +4,9 @@ and membership inference with and without DP.
 Usage (2 cores, no GPU; run with `nice -n 10`):
     python benchmarks/bench_privacy.py dp --data ../shared/data/Beauty/Beauty.txt \
         --item-attributes ../shared/data/Beauty/Beauty_item2attributes.json \
-        --item-repr attributes --epsilons inf,8,4,1 --out benchmarks/results/privacy_dp_beauty.json
+        --item-repr attributes --id-dim 16 --dim 32 --popularity-init 0.3 --transition-init 3 \
+        --transition-share 0.5 --epochs 10 --lr 1e-2 --epsilons inf,8,4,1 \
+        --out benchmarks/results/privacy_dp_beauty_attr_pop_trans_e10.json
     python benchmarks/bench_privacy.py federated --data ../shared/data/Beauty/Beauty.txt \
         --out benchmarks/results/privacy_federated_beauty.json
     python benchmarks/bench_privacy.py mia --data ../shared/data/Beauty/Beauty.txt \
