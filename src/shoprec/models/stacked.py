@@ -7,8 +7,8 @@ blend (history excluded), describes every candidate by each member's standardise
 rank among the candidates, the blend's score and rank, what the training sequences say about
 the candidate (`SequenceContext`: popularity overall and at the end of sequences, mean
 position, transitions from the last items, tags shared with the last item, how mainstream the
-shopper is) and the history length, and trains a LightGBM lambdarank model whose label is "this candidate is the
-validation target". At scoring time the same features are built from the user's history and
+shopper is) and the history length, and trains a LightGBM lambdarank model whose label is
+"this candidate is the validation target". At scoring time the same features are built from the user's history and
 the ranker's order replaces the blend's order inside the candidates; items outside them keep
 the blend's order below. Only validation targets are used for learning the ranker, so no
 test data is touched; without validation data (or without a single validation target among

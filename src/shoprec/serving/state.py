@@ -66,8 +66,12 @@ class ServiceState:
         """The user's stored events and online state merged, oldest first, at most
         ``history_limit`` (read on every request, so a posted event counts at once)."""
         limit = self.settings.history_limit
+        return self._merged(user, self.online.recent(user, limit))
+
+    def _merged(self, user: str, recent: list[Event]) -> list[Event]:
+        """The user's stored events and the online ones already read (`recent`), merged."""
+        limit = self.settings.history_limit
         stored = self.store.user_events(user, limit=limit)
-        recent = self.online.recent(user, limit)
         if not recent:
             return stored[-limit:]
         seen: set[str] = set()
@@ -84,9 +88,11 @@ class ServiceState:
         """What a request reads: `history(user)` as `HistoryEvent`s; when the online state
         holds nothing for the user (most requests), the stored (item, type, time) rows go
         straight into `HistoryEvent`s without building `Event`s (the same items)."""
-        if self.online.recent(user, 1):
-            return _history_events(self.history(user))
-        rows = self.store.user_item_history(user, self.settings.history_limit)
+        limit = self.settings.history_limit
+        recent = self.online.recent(user, limit)  # read once, merged only when there is any
+        if recent:
+            return _history_events(self._merged(user, recent))
+        rows = self.store.user_item_history(user, limit)
         return tuple(map(HistoryEvent._make, rows))
 
     def recommend(self, user: str, q: RecQuery) -> tuple[Served, list[Recommendation]]:
