@@ -49,7 +49,9 @@ function explain(x) {
   return why;
 }
 
-async function loadRecs() {
+// `ticket` is the action this load belongs to: a response that arrives after a newer action
+// began is dropped, so an older, slower answer never overwrites a newer one.
+async function loadRecs(ticket) {
   const user = $("user").value.trim();
   if (!user) return;
   const q = new URLSearchParams({ user_id: user, k: $("k").value || "10",
@@ -57,8 +59,9 @@ async function loadRecs() {
   const cat = $("category").value.trim();
   if (cat) q.set("category", cat);
   const data = await api("/v1/recommendations?" + q.toString());
-  $("model-version").textContent = "model: " + data.model_version;
   const info = await titles(data.items.map((r) => r.item_id));
+  if (ticket !== actionTicket) return data;
+  $("model-version").textContent = "model: " + data.model_version;
   const list = $("recs");
   list.replaceChildren();
   const before = new Set(lastItems);
@@ -78,7 +81,7 @@ async function loadRecs() {
   return data;
 }
 
-async function loadHistory() {
+async function loadHistory(ticket) {
   const user = $("user").value.trim();
   const list = $("history");
   let data;
@@ -86,10 +89,12 @@ async function loadHistory() {
     data = await api("/v1/users/" + encodeURIComponent(user) + "/history?n=20",
                      { headers: headers(false) });
   } catch (err) {
+    if (ticket !== actionTicket) return;
     list.replaceChildren(el("li", "muted", "history needs an API key with the read scope (" +
                                           String(err.message || err) + ")"));
     return;
   }
+  if (ticket !== actionTicket) return;
   list.replaceChildren();
   if (!data.events.length) list.appendChild(el("li", "muted", "no events yet (cold start)"));
   for (const e of data.events) {
@@ -115,7 +120,7 @@ async function refresh(resetDiff) {
   const ticket = ++actionTicket;
   try {
     setStatus("Loading...");
-    await Promise.all([loadRecs(), loadHistory()]);
+    await Promise.all([loadRecs(ticket), loadHistory(ticket)]);
     finalStatus(ticket, "Showing " + $("user").value.trim() + ".");
   } catch (err) {
     finalStatus(ticket, String(err.message || err), true);
@@ -137,7 +142,7 @@ async function sendEvent(ev) {
       finalStatus(ticket, "Rejected: " + out.rejected[0].reason, true);
       return;
     }
-    await Promise.all([loadRecs(), loadHistory()]);
+    await Promise.all([loadRecs(ticket), loadHistory(ticket)]);
     finalStatus(ticket, "Event sent; new items are highlighted.");
   } catch (err) {
     finalStatus(ticket, String(err.message || err), true);
