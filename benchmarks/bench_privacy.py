@@ -62,6 +62,7 @@ def _model(args: argparse.Namespace, **over: Any) -> PrivateSeq:
         transition_init=args.transition_init,
         transition_share=args.transition_share,
         transition_smooth=args.transition_smooth,
+        cuts_per_user=args.cuts_per_user,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
@@ -229,6 +230,7 @@ def main() -> None:
     )
     ap.add_argument("--transition-share", type=float, default=0.25, help="of epsilon, DP")
     ap.add_argument("--transition-smooth", type=float, default=50.0, help="prior smoothing")
+    ap.add_argument("--cuts-per-user", type=int, default=1, help="training cuts per user")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=float, default=0.02, help="fraction of steps warming up")
     ap.add_argument("--dim", type=int, default=64)

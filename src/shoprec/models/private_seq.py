@@ -96,6 +96,20 @@ class AttributeGate(nn.Module):
         return x * self.weight
 
 
+def per_user_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over all items, one value per user (B,).
+
+    ``scores`` (B, n_items) with ``targets`` (B,); or (B, m, n_items) with (B, m): the mean
+    over the user's cuts whose target is >= 0 (-1 pads users with fewer than m cuts)."""
+    if targets.dim() == 1:
+        return F.cross_entropy(scores, targets, reduction="none")
+    per = F.cross_entropy(
+        scores.reshape(-1, scores.shape[-1]), targets.reshape(-1), reduction="none", ignore_index=-1
+    ).view(targets.shape)
+    n = (targets >= 0).sum(1).clamp(min=1)
+    return per.sum(1) / n
+
+
 class PrivateSeqModule(nn.Module):
     """Item vectors -> one pre-LN attention block evaluated at the last position only ->
     LayerNorm -> scores over all items.
@@ -210,15 +224,18 @@ class PrivateSeqModule(nn.Module):
                 self.id_emb.weight[n_items].zero_()
 
     def _item_vectors(self, seqs: torch.Tensor) -> torch.Tensor:
+        """(B, m, L) item ids -> (B, m, L, D). Layers see at most 3-D inputs with the user
+        first (what Opacus' per-user gradient rules expect)."""
+        b = seqs.shape[0]
+        flat = seqs.reshape(b, -1)
         if not self.attributes:
-            return self.item_emb(seqs)
-        b, length = seqs.shape
-        ids = self.attr_ids[seqs]  # (B, L, K)
+            return self.item_emb(flat).view(*seqs.shape, -1)
+        ids = self.attr_ids[seqs]  # (B, m, L, K)
         x = (
             self.attr_emb(ids.reshape(b, -1)).view(*ids.shape, -1) * self.attr_w_in[seqs][..., None]
-        ).sum(2)
+        ).sum(3)
         if self.id_dim:
-            x = x + self.id_up(self.id_emb(seqs))
+            x = x + self.id_up(self.id_emb(flat)).view(*seqs.shape, -1)
         return x
 
     def _profile(self, seqs: torch.Tensor) -> torch.Tensor:
@@ -232,42 +249,50 @@ class PrivateSeqModule(nn.Module):
         return out[:, : self.n_tags]
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
-        """Scores (B, n_items) for right-aligned histories `seqs` (B, L), pad = n_items."""
-        b, length = seqs.shape
+        """Scores (B, n_items) for right-aligned histories `seqs` (B, L), pad = n_items; or
+        (B, m, n_items) for (B, m, L): m histories per user (training cuts of one user's
+        sequence, one DP record), kept under the user's row so that per-user gradients are
+        the gradients of the user's whole loss."""
+        if seqs.dim() == 2:
+            return self(seqs[:, None, :])[:, 0]
+        b, m, length = seqs.shape
         valid = seqs != self.n_items
         n_pos = self.pos_emb.num_embeddings
         # one row per user (not broadcast): Opacus needs the batch dimension on every input
-        pos = torch.arange(n_pos - length, n_pos, device=seqs.device).repeat(b, 1)
-        x = self.drop(self._item_vectors(seqs) + self.pos_emb(pos))  # (B, L, D)
-        h = self.ln1(x)
-        d = x.shape[-1] // self.heads
-        q = self.q(h[:, -1]).view(b, self.heads, 1, d)
-        k, v = self.kv(h).view(b, length, 2, self.heads, d).unbind(2)
+        pos = torch.arange(n_pos - length, n_pos, device=seqs.device).repeat(b, m)
+        x = self._item_vectors(seqs) + self.pos_emb(pos).view(b, m, length, -1)
+        x = self.drop(x)  # (B, m, L, D)
+        dim = x.shape[-1]
+        h = self.ln1(x.reshape(b, m * length, dim)).view(b, m, length, dim)
+        d = dim // self.heads
+        q = self.q(h[:, :, -1]).view(b, m, self.heads, 1, d)
+        kv = self.kv(h.reshape(b, m * length, dim)).view(b, m, length, 2, self.heads, d)
+        k, v = kv.unbind(3)  # (B, m, L, heads, d)
         mask = valid.clone()
-        mask[:, -1] = True  # an empty history still has a (padding) key to attend to
+        mask[..., -1] = True  # an empty history still has a (padding) key to attend to
         att = F.scaled_dot_product_attention(
-            q, k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask[:, None, None, :]
+            q, k.transpose(2, 3), v.transpose(2, 3), attn_mask=mask[:, :, None, None, :]
         )
-        z = x[:, -1] + self.drop(self.proj(att.reshape(b, -1)))
+        z = x[:, :, -1] + self.drop(self.proj(att.reshape(b, m, dim)))
         z = z + self.drop(self.ff(self.ln2(z)))
-        z = self.ln_out(z)
+        z = self.ln_out(z)  # (B, m, D)
         if not self.attributes:
             return self.out(z)
-        u = self.out_attr(z)  # (B, n_tags): a query in attribute space
+        u = self.out_attr(z)  # (B, m, n_tags): a query in attribute space
         if self.gate is not None:
-            profile = self._profile(seqs)
+            profile = self._profile(seqs.reshape(b * m, length)).view(b, m, -1)
             u = u + self.gate(profile)
             if self.trans_gate is not None:
                 u = u + self.trans_gate(profile @ self.transition)
-        scores = torch.sparse.mm(self.attr_matrix, u.T).T
-        scores = scores + self.item_bias(torch.ones(b, 1, device=seqs.device))
+        scores = torch.sparse.mm(self.attr_matrix, u.reshape(b * m, -1).T).T
+        scores = scores.reshape(b, m, -1) + self.item_bias(torch.ones(b, m, 1, device=seqs.device))
         if self.id_dim:
             scores = scores + self.id_out(self.id_down(z))
         return scores
 
     def per_example_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Softmax cross-entropy over all items, one value per user: shape (B,)."""
-        return F.cross_entropy(self(batch["items"]), batch["targets"], reduction="none")
+        return per_user_loss(self(batch["items"]), batch["targets"])
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         per = self.per_example_loss(batch)
@@ -310,6 +335,12 @@ class PrivateSeq(TorchRecommender):
         are normalised by the released attribute popularity plus `transition_smooth` (damps
         rare attributes, whose counts are mostly noise), so popularity is released too (its
         bias stays 0 when `popularity_init` is 0).
+    cuts_per_user : int
+        Training examples per user per step: that many distinct random cuts of the user's
+        sequence (fewer when the sequence is shorter), their losses averaged into the user's
+        one loss. Under DP the *average* is clipped, so one user still moves a step by at
+        most the clipping norm, while the clipped gradient says more than one cut's (1: one
+        cut, the original recipe).
     poisson : bool
         Sample each step's users independently with probability ``batch_size / n_users``
         (needed for the DP guarantee; off, every user appears once per epoch).
@@ -335,6 +366,7 @@ class PrivateSeq(TorchRecommender):
         transition_init: float = 0.0,
         transition_share: float = 0.25,
         transition_smooth: float = 50.0,
+        cuts_per_user: int = 1,
         poisson: bool = False,
         epochs: int = 100,
         lr: float = 1e-3,
@@ -363,6 +395,7 @@ class PrivateSeq(TorchRecommender):
         self.transition_init = transition_init
         self.transition_share = transition_share
         self.transition_smooth = transition_smooth
+        self.cuts_per_user = cuts_per_user
         self.poisson = poisson
         self.epochs = epochs
         self.lr = lr
@@ -508,6 +541,9 @@ class PrivateSeq(TorchRecommender):
 
     def _batch(self, rng: np.random.Generator, rows: np.ndarray) -> dict[str, torch.Tensor]:
         seqs = [self._examples[r] for r in rows]
+        m = int(self.cuts_per_user)
+        if m > 1:
+            return self._multi_cut_batch(rng, seqs, m)
         cuts = [int(rng.integers(1, len(s))) for s in seqs]  # predict s[cut] from s[:cut]
         return {
             "items": pad_histories(
@@ -516,6 +552,26 @@ class PrivateSeq(TorchRecommender):
             "targets": torch.as_tensor(
                 [int(s[c]) for s, c in zip(seqs, cuts, strict=True)], dtype=torch.long
             ),
+        }
+
+    def _multi_cut_batch(
+        self, rng: np.random.Generator, seqs: list[np.ndarray], m: int
+    ) -> dict[str, torch.Tensor]:
+        """items (B, m, L), targets (B, m): up to m distinct cuts per user, -1 targets (and
+        empty histories) pad users with fewer."""
+        prefixes: list[np.ndarray] = []
+        targets = np.full((len(seqs), m), -1, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        for i, s in enumerate(seqs):
+            n_cuts = min(m, len(s) - 1)
+            cuts = 1 + rng.choice(len(s) - 1, size=n_cuts, replace=False)
+            prefixes.extend(s[:c] for c in cuts)
+            prefixes.extend([empty] * (m - n_cuts))
+            targets[i, :n_cuts] = s[cuts]
+        items = pad_histories(prefixes, self.max_len, self.n_items_)
+        return {
+            "items": items.view(len(seqs), m, items.shape[1]),
+            "targets": torch.as_tensor(targets),
         }
 
     def train_batches(self, rng: np.random.Generator, batch_size: int) -> Iterator[dict]:

@@ -46,10 +46,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from shoprec.data.interactions import InteractionData
+from shoprec.models.private_seq import per_user_loss
 from shoprec.training.loop import TrainingConfig, train
 
 GUARANTEE = (
@@ -146,7 +146,7 @@ class DPLossModule(nn.Module):
         n = int(batch["targets"].shape[0])
         mean_loss = 0.0
         if n:
-            per = F.cross_entropy(gsm(batch["items"]), batch["targets"], reduction="none")
+            per = per_user_loss(gsm(batch["items"]), batch["targets"])
             with warnings.catch_warnings():  # Opacus' hooks on a module whose input is ids
                 warnings.filterwarnings("ignore", message="Full backward hook")
                 per.sum().backward(retain_graph=True)  # hooks compute per-user gradient norms
