@@ -62,6 +62,10 @@ def serve(
     playground_users: Annotated[
         str | None, typer.Option(help="Comma-separated user ids the playground offers")
     ] = None,
+    retention_days: Annotated[
+        float | None,
+        typer.Option(help="Delete events older than this many days (hourly), 0 keeps them"),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="TOML file; its [serving] section (see ServingSettings)")
     ] = None,
@@ -91,6 +95,7 @@ def serve(
         "open_writes": True if insecure_open_writes else None,
         "rate_limit_per_s": rate_limit,
         "reload_poll_s": reload_poll,
+        "retention_days": retention_days,
         "playground_users": None
         if playground_users is None
         else tuple(u.strip() for u in playground_users.split(",") if u.strip()),

@@ -26,6 +26,7 @@ from shoprec.serving import (
     routes_users,
 )
 from shoprec.serving.metrics import BodySizeLimitMiddleware, Metrics, ObservabilityMiddleware
+from shoprec.serving.retention import RetentionPurger
 from shoprec.serving.runtime import ModelHolder, NotReady, Served
 from shoprec.serving.settings import ServingSettings
 from shoprec.serving.state import ServiceState
@@ -101,14 +102,23 @@ def create_app(
         app.state.access = state.access
         if pipeline is not None:
             models.serve(pipeline)
+        purger = RetentionPurger(
+            the_store,
+            settings.retention_days,
+            settings.retention_purge_s,
+            settings.erasure_log,
+            on_purged=metrics.purged.inc,
+        )
         if settings.artifacts:
             # a service that cannot load its first artifact refuses to start (fail fast)
             await anyio.to_thread.run_sync(models.reload)
             models.start_watching(settings.reload_poll_s)
+        purger.start()
         try:
             yield
         finally:
             models.stop_watching()
+            purger.stop()
             if own_online:
                 the_online.close()
             if own_store:

@@ -51,6 +51,9 @@ class Metrics:
         self.reloads = Counter(
             "shoprec_artifact_loads", "Artifact loads, by outcome", ["outcome"], registry=r
         )
+        self.purged = Counter(
+            "shoprec_retention_purged_events", "Events deleted by the retention purge", registry=r
+        )
         self.model = Gauge(
             "shoprec_model_info", "The artifact being served", ["version"], registry=r
         )

@@ -75,6 +75,10 @@ class ServingSettings:
     erasure_log: str = (
         ""  # append-only audit log of erasures (JSON lines), read by training; "" keeps none
     )
+    retention_days: float = (
+        0.0  # the service deletes events older than this many days; 0 keeps them
+    )
+    retention_purge_s: float = 3600.0  # seconds between the service's retention purges
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -136,6 +140,8 @@ class ServingSettings:
             raise ConfigError("serving: rate_limit_burst must be >= 1 when rate limiting is on")
         if self.history_limit < 1:
             raise ConfigError("serving: history_limit must be >= 1")
+        if self.retention_days < 0 or self.retention_purge_s < 0:
+            raise ConfigError("serving: retention_days and retention_purge_s must be >= 0")
         if self.pii_policy not in ("drop", "reject"):
             raise ConfigError("serving: pii_policy must be 'drop' or 'reject'")
         for spec in self.api_keys:
