@@ -10,9 +10,9 @@ service's purge is what keeps them out of the *store*.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
+from shoprec.serving.periodic import Periodic
 from shoprec.storage.base import Store
 from shoprec.storage.erasure import ErasureLog, purge_expired
 
@@ -49,8 +49,7 @@ class RetentionPurger:
         self.audit_log = ErasureLog(erasure_log) if erasure_log else None
         self.on_purged = on_purged
         self.purged = 0  # events removed since start
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._job: Periodic | None = None
 
     def purge_once(self) -> int:
         n = purge_expired(self.store, self.days, audit_log=self.audit_log)
@@ -61,24 +60,12 @@ class RetentionPurger:
                 self.on_purged(n)
         return n
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.purge_once()
-            except Exception:  # the purger must survive a store hiccup; log without detail
-                log.exception("retention purge failed")
-            if self.interval_s <= 0 or self._stop.wait(self.interval_s):
-                return
-
     def start(self) -> None:
-        if self.days <= 0 or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="shoprec-retention", daemon=True)
-        self._thread.start()
+        if self.days > 0 and self._job is None:
+            self._job = Periodic(self.purge_once, self.interval_s, "shoprec-retention", True)
+            self._job.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._job is not None:
+            self._job.stop()
+            self._job = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoprec.serving.periodic import Periodic
 from shoprec.storage.artifacts import ArtifactError, resolve
 from shoprec.types import Item
 
@@ -99,8 +100,7 @@ class ModelHolder:
         self._catalog: dict[str, Item] = {}  # catalog changes made through the API since start
         self._forgotten: set[str] = set()  # users erased since start (their trained history)
         self._failed: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher: Periodic | None = None
 
     # ---------------------------------------------------------------- reading
     def get(self) -> Served:
@@ -200,22 +200,11 @@ class ModelHolder:
         return changed
 
     def start_watching(self, interval_s: float) -> None:
-        if interval_s <= 0 or self._thread is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(interval_s):
-                try:
-                    self.check_once()
-                except Exception:  # the watcher must survive anything; log without detail
-                    log.exception("artifact watcher iteration failed")
-
-        self._thread = threading.Thread(target=loop, name="shoprec-artifact-watch", daemon=True)
-        self._thread.start()
+        if self._watcher is None:
+            self._watcher = Periodic(self.check_once, interval_s, "shoprec-artifact-watch", False)
+            self._watcher.start()
 
     def stop_watching(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
