@@ -6,8 +6,9 @@ The guarantee
 or removing *all* training interactions of one user, under these conditions:
 
 - one DP record is one user: a `PrivateSeq` batch row is one user's history (up to a random
-  cut) and the item that follows it, so a user never contributes more than one example to a
-  step;
+  cut) and the item that follows it, or with ``cuts_per_user = m`` up to m cuts of the user's
+  sequence whose losses are averaged, so a user never contributes more than one row to a step
+  and the clipping bounds the whole row;
 - each step includes each user independently with probability ``q = batch_size / n_users``
   (Poisson sampling, `PrivateSeq(poisson=True)`);
 - each user's gradient is clipped to L2 norm ``max_grad_norm`` (Opacus ghost clipping: the
@@ -54,8 +55,8 @@ from shoprec.training.loop import TrainingConfig, train
 
 GUARANTEE = (
     "user-level (epsilon, delta)-DP of the model weights: adding or removing all of one "
-    "user's training interactions; Poisson sampling of users, one example per user per "
-    "step, per-user gradient clipping, RDP accounting"
+    "user's training interactions; Poisson sampling of users, one record (batch row) per "
+    "user per step, per-user gradient clipping, RDP accounting"
 )
 
 
