@@ -55,7 +55,9 @@ def ingest(
     keys_file: Annotated[
         Path | None, typer.Option(help="Pseudonym keys ('key_id secret' lines): store HMAC ids")
     ] = None,
-    pii_policy: Annotated[str, typer.Option(help="PII in context/attributes: drop|reject")] = "drop",
+    pii_policy: Annotated[
+        str, typer.Option(help="PII in context/attributes: drop|reject")
+    ] = "drop",
 ) -> None:
     """Validate and store events, catalog and users; bad records are named, never fatal."""
     from shoprec.data.readers import parse_mapping, read_records

@@ -212,6 +212,9 @@ def train_private_cmd(
     transition_init: TransitionInitOpt = 3.0,
     transition_share: TransitionShareOpt = 0.5,
     transition_smooth: TransitionSmoothOpt = 50.0,
+    cuts_per_user: Annotated[
+        int, typer.Option(help="training cuts of each user's sequence per step (one record)")
+    ] = 1,
     json_out: JsonOpt = None,
 ) -> None:
     """DP-SGD training of PrivateSeq (per-user guarantee); (epsilon, delta) in the artifact."""
@@ -233,6 +236,7 @@ def train_private_cmd(
         transition_init=transition_init,
         transition_share=transition_share,
         transition_smooth=transition_smooth,
+        cuts_per_user=cuts_per_user,
         progress=True,
     )
     report = fit_private(model, split.train, _epsilon(epsilon), delta, max_grad_norm)

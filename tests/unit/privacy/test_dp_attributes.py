@@ -117,10 +117,13 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
             "8",
             "--max-len",
             "6",
+            "--cuts-per-user",
+            "2",
         ],
     )
     assert res.exit_code == 0, res.output
     _, manifest = read_manifest(tmp_path / "art")
+    assert manifest["models"]["private_seq"]["cuts_per_user"] == 2
     assert manifest["privacy"]["unit"] == "user"
     assert 0 < manifest["privacy"]["epsilon"] <= 4.0 + 1e-6
     assert manifest["models"]["private_seq"]["item_repr"] == "attributes"
