@@ -62,7 +62,11 @@ def _model(args: argparse.Namespace, **over: Any) -> PrivateSeq:
         transition_init=args.transition_init,
         transition_share=args.transition_share,
         transition_smooth=args.transition_smooth,
+        item_transition_init=args.item_transition_init,
+        item_transition_share=args.item_transition_share,
+        item_transition_smooth=args.item_transition_smooth,
         cuts_per_user=args.cuts_per_user,
+        learn_item_bias=not args.fixed_item_bias,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
@@ -102,7 +106,13 @@ def run_dp(args: argparse.Namespace) -> None:
             report = None
             init_model(model, split.train)
         else:
-            report = fit_private(model, split.train, eps, max_grad_norm=args.max_grad_norm)
+            report = fit_private(
+                model,
+                split.train,
+                eps,
+                max_grad_norm=args.max_grad_norm,
+                accountant=args.accountant,
+            )
         seconds = time.perf_counter() - t0
         ndcg = evaluate_ndcg(model, split.test, 10)
         valid = evaluate_ndcg(model, split.valid, 10)  # design choices are read here
@@ -165,6 +175,8 @@ def run_federated(args: argparse.Namespace) -> None:
         dp_noise_multiplier=args.fed_noise,
         dp_clip=args.fed_clip,
         server_momentum=args.server_momentum,
+        server_lr=args.server_lr,
+        server_optimizer=args.server_optimizer,
         lr_schedule=args.lr_schedule,
     )
     t0 = time.perf_counter()
@@ -230,7 +242,21 @@ def main() -> None:
     )
     ap.add_argument("--transition-share", type=float, default=0.25, help="of epsilon, DP")
     ap.add_argument("--transition-smooth", type=float, default=50.0, help="prior smoothing")
+    ap.add_argument(
+        "--item-transition-init",
+        type=float,
+        default=0.0,
+        help="attributes: gate of the released attribute -> next-item prior",
+    )
+    ap.add_argument("--item-transition-share", type=float, default=0.25, help="of epsilon, DP")
+    ap.add_argument("--item-transition-smooth", type=float, default=5.0, help="prior smoothing")
     ap.add_argument("--cuts-per-user", type=int, default=1, help="training cuts per user")
+    ap.add_argument(
+        "--fixed-item-bias",
+        action="store_true",
+        help="attributes: keep the item bias at its (released) popularity start, not trained",
+    )
+    ap.add_argument("--accountant", default="rdp", choices=["rdp", "prv"], help="dp: accountant")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=float, default=0.02, help="fraction of steps warming up")
     ap.add_argument("--dim", type=int, default=64)
@@ -244,6 +270,8 @@ def main() -> None:
     ap.add_argument("--fed-noise", type=float, default=0.0, help="> 0: DP-FedAvg")
     ap.add_argument("--fed-clip", type=float, default=1.0)
     ap.add_argument("--server-momentum", type=float, default=0.0, help="> 0: FedAvgM")
+    ap.add_argument("--server-lr", type=float, default=1.0, help="server step (FedAvgM, FedAdam)")
+    ap.add_argument("--server-optimizer", default="avg", choices=["avg", "adam"])
     ap.add_argument("--lr-schedule", default="constant", help="clients' rate across rounds")
     ap.add_argument("--central-from", default=None, help="reuse this JSON's centralised run")
     ap.add_argument("--mia-users", type=int, default=4000, help="mia: members + non-members")

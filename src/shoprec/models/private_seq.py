@@ -148,6 +148,8 @@ class PrivateSeqModule(nn.Module):
         prior_decay: float = 0.6,
         prior_init: float = 3.0,
         transition_init: float = 0.0,
+        learn_item_bias: bool = True,
+        item_transition_init: float = 0.0,
     ):
         super().__init__()
         if dim % heads:
@@ -210,8 +212,25 @@ class PrivateSeqModule(nn.Module):
             # released (noisy under DP) normalised attribute transitions; saved with the
             # weights: it is computed from interactions (see `PrivateSeq.init_releases`)
             self.register_buffer("transition", torch.zeros(n_tags, n_tags))
+        self.item_trans_gate = None
+        if item_transition_init:
+            if prior_last <= 0:
+                raise ValueError("PrivateSeqModule: the item-transition prior needs prior_last > 0")
+            self.item_trans_gate = AttributeGate(n_tags, item_transition_init)
+            # the public support: (item, attribute) for every attribute an item has (with a
+            # non-zero IDF weight: an attribute every item has carries nothing)
+            support = (ids[:n_items].flatten() < n_tags) & (w_out[:n_items].flatten() > 0)
+            self.register_buffer(
+                "item_transition_index",
+                torch.stack([rows[support], ids[:n_items].flatten()[support]]),
+                persistent=False,
+            )
+            # released (noisy under DP), normalised attribute -> next-item transitions on that
+            # support; saved with the weights (see `PrivateSeq.init_releases`)
+            self.register_buffer("item_transition", torch.zeros(int(support.sum())))
         self.item_bias = nn.Linear(1, n_items, bias=False)
         nn.init.zeros_(self.item_bias.weight)
+        self.item_bias.weight.requires_grad_(bool(learn_item_bias))
         self.id_dim = int(id_dim)
         if self.id_dim:
             self.id_emb = nn.Embedding(n_items + 1, self.id_dim, padding_idx=n_items)
@@ -285,6 +304,16 @@ class PrivateSeqModule(nn.Module):
             if self.trans_gate is not None:
                 u = u + self.trans_gate(profile @ self.transition)
         scores = torch.sparse.mm(self.attr_matrix, u.reshape(b * m, -1).T).T
+        if self.item_trans_gate is not None:
+            to_items = torch.sparse_coo_tensor(  # (n_items, n_tags): attribute -> next item
+                self.item_transition_index,
+                self.item_transition,
+                (self.n_items, self.n_tags),
+                check_invariants=False,  # valid by construction
+            )
+            scores = (
+                scores + torch.sparse.mm(to_items, self.item_trans_gate(profile).flatten(0, 1).T).T
+            )
         scores = scores.reshape(b, m, -1) + self.item_bias(torch.ones(b, m, 1, device=seqs.device))
         if self.id_dim:
             scores = scores + self.id_out(self.id_down(z))
@@ -366,7 +395,11 @@ class PrivateSeq(TorchRecommender):
         transition_init: float = 0.0,
         transition_share: float = 0.25,
         transition_smooth: float = 50.0,
+        item_transition_init: float = 0.0,
+        item_transition_share: float = 0.25,
+        item_transition_smooth: float = 5.0,
         cuts_per_user: int = 1,
+        learn_item_bias: bool = True,
         poisson: bool = False,
         epochs: int = 100,
         lr: float = 1e-3,
@@ -395,7 +428,11 @@ class PrivateSeq(TorchRecommender):
         self.transition_init = transition_init
         self.transition_share = transition_share
         self.transition_smooth = transition_smooth
+        self.item_transition_init = item_transition_init
+        self.item_transition_share = item_transition_share
+        self.item_transition_smooth = item_transition_smooth
         self.cuts_per_user = cuts_per_user
+        self.learn_item_bias = learn_item_bias
         self.poisson = poisson
         self.epochs = epochs
         self.lr = lr
@@ -437,6 +474,10 @@ class PrivateSeq(TorchRecommender):
             prior_last=self.prior_last,
             prior_decay=self.prior_decay,
             transition_init=self.transition_init if self.item_repr == "attributes" else 0.0,
+            learn_item_bias=self.learn_item_bias,
+            item_transition_init=(
+                self.item_transition_init if self.item_repr == "attributes" else 0.0
+            ),
         )
 
     def fit(self, data: InteractionData, valid: Any = None) -> PrivateSeq:
@@ -450,7 +491,9 @@ class PrivateSeq(TorchRecommender):
         """Whether statistics are released from interactions (popularity, and transitions
         when `transition_init` is set; the transition prior is normalised by the released
         popularity, so popularity is released whenever transitions are)."""
-        return self.item_repr == "attributes" and bool(self.popularity_init or self.transition_init)
+        return self.item_repr == "attributes" and bool(
+            self.popularity_init or self.transition_init or self.item_transition_init
+        )
 
     def popularity_counts(self, data: InteractionData) -> np.ndarray:
         """Per item, the sum over training users (>= 2 items) of 1 / sqrt(distinct items):
@@ -509,22 +552,74 @@ class PrivateSeq(TorchRecommender):
         t = t / np.sqrt(np.maximum(m[None, :] + s, 1e-9))
         return 10.0 * t * np.sqrt(m.mean() + s)
 
+    def item_transition_counts(self, data: InteractionData) -> np.ndarray:
+        """Values on the model's public support (`item_transition_index`: every (item j,
+        attribute a) with a among j's attributes): the sum over training users of
+        ``M_u / max(1, ||M_u||_F)`` where ``M_u[j, a] = sum_t a(s_t)[a] [s_{t+1} = j]`` over
+        the user's consecutive training items, kept where j has a (``a`` is an item's public
+        unit attribute row). Each user moves the values by L2 <= 1."""
+        attrs = self._attribute_matrix()
+        index = self.module_.item_transition_index.numpy()
+        n_items, n_tags = attrs.shape
+        position = sp.csr_matrix(
+            (np.arange(1, index.shape[1] + 1), (index[0], index[1])), shape=(n_items, n_tags)
+        )
+        support = position.astype(bool).astype(np.float64)
+        total = np.zeros(index.shape[1])
+        for seq in data.sequences():
+            if len(seq) < 2:
+                continue
+            m = attrs[seq[:-1]].multiply(support[seq[1:]]).tocoo()  # row t: into s_{t+1}
+            if not m.nnz:
+                continue
+            cells = sp.csr_matrix((m.data, (seq[1:][m.row], m.col)), shape=(n_items, n_tags))
+            cells.sum_duplicates()
+            norm = float(np.sqrt((cells.data**2).sum()))
+            where = np.asarray(position[cells.nonzero()]).ravel() - 1
+            np.add.at(total, where, cells.data / max(1.0, norm))
+        return total
+
+    def item_transition_prior(self, counts: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        """Released values -> the model's fixed attribute -> next-item scores (post-processing
+        only): ``max(0, counts) / (m_a + s)``, ``m = A^T popularity`` the released item
+        popularity pooled per attribute and ``s = item_transition_smooth``: roughly the
+        chance that a user who just saw attribute a goes on to item j."""
+        attrs = self._attribute_matrix()
+        m = np.asarray(attrs.T @ np.maximum(popularity, 0.0)).ravel()
+        rows = self.module_.item_transition_index[1].numpy()
+        return np.maximum(counts, 0.0) / np.maximum(
+            m[rows] + float(self.item_transition_smooth), 1e-9
+        )
+
     def init_releases(
-        self, data: InteractionData, pop_std: float, transition_std: float, seed: int
+        self,
+        data: InteractionData,
+        pop_std: float,
+        transition_std: float,
+        seed: int,
+        item_transition_std: float = 0.0,
     ) -> None:
-        """Set everything released from interactions: the item bias (`init_item_bias`) and,
-        with `transition_init`, the transition prior from the counts plus N(0,
-        transition_std^2) noise (exact when 0)."""
+        """Set everything released from interactions: the item bias (`init_item_bias`), with
+        `transition_init` the transition prior from the counts plus N(0,
+        transition_std^2) noise, and with `item_transition_init` the attribute -> next-item
+        prior from its counts plus N(0, item_transition_std^2) noise (exact when 0)."""
         popularity = self.init_item_bias(data, pop_std, seed)
-        if not self.transition_init:
-            return
-        counts = self.transition_counts(data)
-        if transition_std > 0:
-            rng = np.random.default_rng(seed + 1)
-            counts = counts + rng.normal(0.0, transition_std, counts.shape)
-        prior = self.transition_prior(counts, popularity)
-        with torch.no_grad():
-            self.module_.transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
+        if self.transition_init:
+            counts = self.transition_counts(data)
+            if transition_std > 0:
+                rng = np.random.default_rng(seed + 1)
+                counts = counts + rng.normal(0.0, transition_std, counts.shape)
+            prior = self.transition_prior(counts, popularity)
+            with torch.no_grad():
+                self.module_.transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
+        if self.item_transition_init:
+            values = self.item_transition_counts(data)
+            if item_transition_std > 0:
+                rng = np.random.default_rng(seed + 2)
+                values = values + rng.normal(0.0, item_transition_std, values.shape)
+            prior = self.item_transition_prior(values, popularity)
+            with torch.no_grad():
+                self.module_.item_transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
 
     def _prepare(self, data: InteractionData) -> None:
         """One record per user with at least two training items (one to read, one to
@@ -534,7 +629,7 @@ class PrivateSeq(TorchRecommender):
         noise = getattr(self, "_popularity_noise", None)  # set by fit / fit_private only
         if noise is not None:
             self._popularity_noise = None
-            self.init_releases(data, noise, noise, self.random_state + 1)
+            self.init_releases(data, noise, noise, self.random_state + 1, noise)
 
     def n_train_batches(self, batch_size: int) -> int:
         return -(-len(self._examples) // batch_size)

@@ -15,8 +15,9 @@ or removing *all* training interactions of one user, under these conditions:
   per-user norms come from Opacus' norm samplers and a second backward pass weights each
   user's loss by its clipping factor) and Gaussian noise of standard deviation
   ``noise_multiplier * max_grad_norm`` is added to the sum, divided by the expected batch size;
-- the noise multiplier is calibrated with Opacus' RDP accountant for the planned number of
-  steps, and the epsilon actually spent is recomputed from the steps taken;
+- the noise multiplier is calibrated with Opacus' RDP accountant (or, with
+  ``accountant="prv"``, its tighter PRV accountant) for the planned number of steps, and
+  the epsilon actually spent is recomputed from the steps taken;
 - no choice is made with private data: no early stopping on validation users (it would spend
   privacy), a fixed number of epochs, hyper-parameters chosen beforehand.
 
@@ -27,9 +28,10 @@ data-dependent cleaning before training (k-core filters), and the serve-time his
 reads (it is used at request time, never trained on). Everything learned from interactions
 (item bias, per-item correction, attribute embeddings, encoder) is a model weight and goes
 through the clipped, noised gradient, except the optional one-shot releases: item popularity
-(`PrivateSeq(popularity_init=...)`) and attribute -> next-attribute transition counts
-(`transition_init`), each a sum over users of a per-user vector of L2 norm <= 1, released
-once with the Gaussian mechanism (sensitivity 1, noise multiplier calibrated so that the
+(`PrivateSeq(popularity_init=...)`), attribute -> next-attribute transition counts
+(`transition_init`) and attribute -> next-item transition counts on the catalog's public
+(item, attribute) support (`item_transition_init`), each a sum over users of a per-user
+vector of L2 norm <= 1, released once with the Gaussian mechanism (sensitivity 1, noise multiplier calibrated so that the
 release alone spends its `*_share` of epsilon) and composed with DP-SGD in the same RDP
 accountant; the reported epsilon is the composition.
 
@@ -46,6 +48,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -73,6 +76,7 @@ class PrivacyReport:
     n_users: int
     popularity_noise_multiplier: float = 0.0  # > 0: item popularity released (Gaussian)
     transition_noise_multiplier: float = 0.0  # > 0: attribute transitions released (Gaussian)
+    item_transition_noise_multiplier: float = 0.0  # > 0: attribute -> next item released
     unit: str = "user"
     accountant: str = "rdp"
     guarantee: str = GUARANTEE
@@ -184,28 +188,39 @@ class DPLossModule(nn.Module):
         return self._gsm[0].to_standard_module()
 
 
+ACCOUNTANTS = ("rdp", "prv")
+
+
 def epsilon_spent(
     noise_multiplier: float,
     sample_rate: float,
     steps: int,
     delta: float,
     release_noise: float | tuple[float, ...] = 0.0,
+    accountant: str = "rdp",
 ) -> float:
-    """Epsilon of `steps` Poisson-subsampled Gaussian steps (Opacus RDP accountant),
-    composed with one full-data Gaussian release (sensitivity 1) per noise multiplier in
-    `release_noise` (> 0; the popularity counts, the transition counts) when given."""
+    """Epsilon of `steps` Poisson-subsampled Gaussian steps, composed with one full-data
+    Gaussian release (sensitivity 1) per noise multiplier in `release_noise` (> 0; the
+    popularity counts, the transition counts) when given.
+
+    `accountant`: "rdp" (Opacus' Renyi-DP accountant, Mironov 2017) or "prv" (Opacus' privacy
+    loss random variable accountant, Gopi et al. 2021: numerical composition, tighter; the
+    reported value is its upper bound, estimate + 0.01)."""
+    if accountant not in ACCOUNTANTS:
+        raise ValueError(f"accountant must be one of {ACCOUNTANTS}, not {accountant!r}")
     releases = release_noise if isinstance(release_noise, tuple) else (release_noise,)
     releases = tuple(r for r in releases if r > 0)
     if (noise_multiplier <= 0 or steps == 0) and not releases:
         return math.inf if steps else 0.0
     if noise_multiplier <= 0 and steps:
         return math.inf
-    from opacus.accountants import RDPAccountant
+    from opacus.accountants import PRVAccountant, RDPAccountant
 
-    acc = RDPAccountant()
+    acc = PRVAccountant() if accountant == "prv" else RDPAccountant()
     acc.history = [(noise_multiplier, sample_rate, steps)] if steps else []
     acc.history.extend((r, 1.0, 1) for r in releases)
-    return float(acc.get_epsilon(delta))
+    with np.errstate(divide="ignore", invalid="ignore"):  # PRV's log(1 - q) at q = 1
+        return float(acc.get_epsilon(delta))
 
 
 def _calibrate(eps_of: Any, target: float) -> float:
@@ -221,12 +236,16 @@ def _calibrate(eps_of: Any, target: float) -> float:
     return hi
 
 
-def _release_sigma(share: float, target_epsilon: float, delta: float) -> float:
+def _release_sigma(
+    share: float, target_epsilon: float, delta: float, accountant: str = "rdp"
+) -> float:
     """Noise multiplier of a one-shot Gaussian release (sensitivity 1) spending `share` of
     `target_epsilon` on its own."""
     if not 0 < float(share) < 1:
         raise ValueError("fit_private: a release share must be in (0, 1)")
-    return _calibrate(lambda s: epsilon_spent(0.0, 1.0, 0, delta, s), share * target_epsilon)
+    return _calibrate(
+        lambda s: epsilon_spent(0.0, 1.0, 0, delta, s, accountant), share * target_epsilon
+    )
 
 
 def default_delta(n_users: int) -> float:
@@ -240,8 +259,12 @@ def fit_private(
     target_epsilon: float,
     delta: float | None = None,
     max_grad_norm: float = 1.0,
+    accountant: str = "rdp",
 ) -> PrivacyReport:
     """Train `model` (a `PrivateSeq`) with DP-SGD to spend at most `target_epsilon`.
+
+    `accountant` ("rdp" or "prv", see `epsilon_spent`) calibrates the noise and reports the
+    epsilon spent.
 
     ``target_epsilon = inf`` trains the same model and recipe without clipping or noise (the
     non-private reference). Training uses the model's own settings (epochs, batch_size, lr,
@@ -272,20 +295,33 @@ def fit_private(
     delta = default_delta(n_users) if delta is None else float(delta)
     q = min(1.0, model.batch_size / n_users)
     planned = model.epochs * model.n_train_batches(model.batch_size)
-    # optional one-shot releases (PrivateSeq popularity_init, transition_init): Gaussian
+    # optional one-shot releases (PrivateSeq popularity_init, transition_init,
+    # item_transition_init): Gaussian
     # mechanisms on per-user L2-normalised counts (sensitivity 1), each spending its share of
     # epsilon alone; DP-SGD is calibrated below so that the composition spends the target
-    pop_sigma = trans_sigma = 0.0
+    pop_sigma = trans_sigma = item_sigma = 0.0
     if hasattr(model, "releases") and model.releases():
         transitions = bool(getattr(model, "transition_init", 0))
+        item_transitions = bool(getattr(model, "item_transition_init", 0))
         if private:
-            pop_sigma = _release_sigma(model.popularity_share, target_epsilon, delta)
+            pop_sigma = _release_sigma(model.popularity_share, target_epsilon, delta, accountant)
             if transitions:
-                trans_sigma = _release_sigma(model.transition_share, target_epsilon, delta)
-            if float(model.popularity_share) + transitions * float(model.transition_share) >= 1:
+                trans_sigma = _release_sigma(
+                    model.transition_share, target_epsilon, delta, accountant
+                )
+            if item_transitions:
+                item_sigma = _release_sigma(
+                    model.item_transition_share, target_epsilon, delta, accountant
+                )
+            # each share is spent alone; the releases compose to less than their sum, and
+            # what they spend together must leave room for DP-SGD
+            together = epsilon_spent(
+                0.0, 1.0, 0, delta, (pop_sigma, trans_sigma, item_sigma), accountant
+            )
+            if together >= 0.95 * target_epsilon:
                 raise ValueError("fit_private: the release shares must leave room for DP-SGD")
-        model.init_releases(data, pop_sigma, trans_sigma, model.random_state + 1)
-    releases = (pop_sigma, trans_sigma)
+        model.init_releases(data, pop_sigma, trans_sigma, model.random_state + 1, item_sigma)
+    releases = (pop_sigma, trans_sigma, item_sigma)
     cfg = TrainingConfig(
         epochs=model.epochs,
         lr=model.lr,
@@ -305,7 +341,8 @@ def fit_private(
     else:
         if pop_sigma > 0:
             sigma = _calibrate(
-                lambda s: epsilon_spent(s, q, planned, delta, releases), target_epsilon
+                lambda s: epsilon_spent(s, q, planned, delta, releases, accountant),
+                target_epsilon,
             )
         else:
             sigma = get_noise_multiplier(
@@ -313,7 +350,7 @@ def fit_private(
                 target_delta=delta,
                 sample_rate=q,
                 steps=planned,
-                accountant="rdp",
+                accountant=accountant,
             )
         inner = model.module_
         wrapper = DPLossModule(inner, sigma, max_grad_norm, q * n_users, model.random_state)
@@ -322,7 +359,7 @@ def fit_private(
             result = train(model, None, cfg)
         finally:
             model.module_ = wrapper.close()
-        eps = epsilon_spent(sigma, q, wrapper.steps, delta, releases)
+        eps = epsilon_spent(sigma, q, wrapper.steps, delta, releases, accountant)
         report = PrivacyReport(
             eps,
             delta,
@@ -333,6 +370,8 @@ def fit_private(
             n_users,
             pop_sigma,
             trans_sigma,
+            item_sigma,
+            accountant=accountant,
         )
     model.train_log_ = {**result.as_dict(), "privacy": report.as_dict()}
     model._examples = None

@@ -59,6 +59,8 @@ class FederatedConfig:
     dp_delta: float | None = None  # default 1 / (10 n_clients)
     lr_schedule: str = "constant"  # clients' learning rate across rounds: cosine|linear|constant
     server_momentum: float = 0.0  # > 0: FedAvgM (Hsu et al. 2019), server-side momentum
+    server_lr: float = 1.0  # server step on the mean client update (FedAvgM's; FedAdam's eta)
+    server_optimizer: str = "avg"  # "avg" (FedAvg / FedAvgM) | "adam" (FedAdam, Reddi 2021)
     seed: int = 0
 
 
@@ -235,6 +237,7 @@ def federated_train(
     from flwr.common import ndarrays_to_parameters
     from flwr.server.strategy import (
         DifferentialPrivacyServerSideFixedClipping,
+        FedAdam,
         FedAvg,
         FedAvgM,
     )
@@ -250,12 +253,25 @@ def federated_train(
     global_w = get_weights(model.module_)
     n_sampled = max(1, round(cfg.fraction_fit * cfg.n_clients))
     dp = cfg.dp_noise_multiplier > 0
-    if cfg.server_momentum > 0:
-        strategy: Any = FedAvgM(
+    if cfg.server_optimizer not in ("avg", "adam"):
+        raise ValueError(f"server_optimizer must be 'avg' or 'adam', not {cfg.server_optimizer!r}")
+    if cfg.server_optimizer == "adam":
+        strategy: Any = FedAdam(
+            fraction_fit=cfg.fraction_fit,
+            fraction_evaluate=0.0,
+            fit_metrics_aggregation_fn=_mean_loss,
+            initial_parameters=ndarrays_to_parameters(global_w),
+            eta=cfg.server_lr,
+            eta_l=1.0,  # Flower's bookkeeping only: clients use the model's own lr
+            tau=1e-3,
+        )
+    elif cfg.server_momentum > 0 or cfg.server_lr != 1.0:
+        strategy = FedAvgM(
             fraction_fit=cfg.fraction_fit,
             fraction_evaluate=0.0,
             fit_metrics_aggregation_fn=_mean_loss,
             server_momentum=cfg.server_momentum,
+            server_learning_rate=cfg.server_lr,
             initial_parameters=ndarrays_to_parameters(global_w),
         )
     else:

@@ -83,7 +83,7 @@ def test_transition_release_is_composed_into_the_reported_epsilon():
         report.transition_noise_multiplier
     )
     with pytest.raises(ValueError, match="room"):
-        fit_private(_model(popularity_share=0.5, transition_share=0.5), split.train, 4.0)
+        fit_private(_model(popularity_share=0.9, transition_share=0.9), split.train, 4.0)
 
 
 def test_non_private_path_uses_the_exact_counts_and_noise_changes_them():
