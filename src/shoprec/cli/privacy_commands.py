@@ -175,6 +175,17 @@ TransitionShareOpt = Annotated[
 TransitionSmoothOpt = Annotated[
     float, typer.Option(help="transition prior: smoothing added to attribute popularity")
 ]
+ItemTransitionInitOpt = Annotated[
+    float,
+    typer.Option(
+        help="attributes: gate of the released attribute -> next-item prior (also releases "
+        "popularity); 0 off"
+    ),
+]
+ItemTransitionShareOpt = Annotated[
+    float, typer.Option(help="share of epsilon spent on the attribute -> next-item release")
+]
+AccountantOpt = Annotated[str, typer.Option(help="privacy accountant: 'prv' (tighter) or 'rdp'")]
 
 
 def _private_model(**params: Any) -> Any:
@@ -212,6 +223,12 @@ def train_private_cmd(
     transition_init: TransitionInitOpt = 3.0,
     transition_share: TransitionShareOpt = 0.5,
     transition_smooth: TransitionSmoothOpt = 50.0,
+    item_transition_init: ItemTransitionInitOpt = 0.0,
+    item_transition_share: ItemTransitionShareOpt = 0.5,
+    fixed_item_bias: Annotated[
+        bool, typer.Option(help="attributes: keep the item bias at its released start")
+    ] = False,
+    accountant: AccountantOpt = "rdp",
     cuts_per_user: Annotated[
         int, typer.Option(help="training cuts of each user's sequence per step (one record)")
     ] = 1,
@@ -236,10 +253,15 @@ def train_private_cmd(
         transition_init=transition_init,
         transition_share=transition_share,
         transition_smooth=transition_smooth,
+        item_transition_init=item_transition_init,
+        item_transition_share=item_transition_share,
+        learn_item_bias=not fixed_item_bias,
         cuts_per_user=cuts_per_user,
         progress=True,
     )
-    report = fit_private(model, split.train, _epsilon(epsilon), delta, max_grad_norm)
+    report = fit_private(
+        model, split.train, _epsilon(epsilon), delta, max_grad_norm, accountant=accountant
+    )
     ndcg = evaluate_ndcg(model, split.test, 10)
     path = write_artifact(
         out_dir,

@@ -512,6 +512,9 @@ class PrivateSeq(TorchRecommender):
         counts = self.popularity_counts(data)
         if noise_std > 0:
             counts = counts + np.random.default_rng(seed).normal(0.0, noise_std, len(counts))
+        return self._set_item_bias(counts)
+
+    def _set_item_bias(self, counts: np.ndarray) -> np.ndarray:
         counts = np.maximum(counts, 0.0)
         bias = self.popularity_init * np.log1p(counts)
         with torch.no_grad():
@@ -591,6 +594,52 @@ class PrivateSeq(TorchRecommender):
             m[rows] + float(self.item_transition_smooth), 1e-9
         )
 
+    def release_sums(self, data: InteractionData) -> dict[str, np.ndarray]:
+        """Everything the model releases from interactions, before noise: item popularity,
+        with `transition_init` the attribute transitions, with `item_transition_init` the
+        attribute -> next-item values. Each is a sum over users of a per-user part of L2 norm
+        <= 1, so sums over disjoint groups of users (federated clients) add up to these."""
+        sums = {"popularity": self.popularity_counts(data)}
+        if self.transition_init:
+            sums["transition"] = self.transition_counts(data)
+        if self.item_transition_init:
+            sums["item_transition"] = self.item_transition_counts(data)
+        return sums
+
+    def set_releases(
+        self,
+        sums: dict[str, np.ndarray],
+        pop_std: float,
+        transition_std: float,
+        seed: int,
+        item_transition_std: float = 0.0,
+    ) -> None:
+        """Release `sums` (`release_sums`) with Gaussian noise of the given standard
+        deviations (exact when 0) and set what the model reads from them: the item bias, the
+        transition prior, the attribute -> next-item prior."""
+        popularity = sums["popularity"]
+        if pop_std > 0:
+            popularity = popularity + np.random.default_rng(seed).normal(
+                0.0, pop_std, len(popularity)
+            )
+        popularity = self._set_item_bias(popularity)
+        if self.transition_init:
+            counts = sums["transition"]
+            if transition_std > 0:
+                rng = np.random.default_rng(seed + 1)
+                counts = counts + rng.normal(0.0, transition_std, counts.shape)
+            prior = self.transition_prior(counts, popularity)
+            with torch.no_grad():
+                self.module_.transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
+        if self.item_transition_init:
+            values = sums["item_transition"]
+            if item_transition_std > 0:
+                rng = np.random.default_rng(seed + 2)
+                values = values + rng.normal(0.0, item_transition_std, values.shape)
+            prior = self.item_transition_prior(values, popularity)
+            with torch.no_grad():
+                self.module_.item_transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
+
     def init_releases(
         self,
         data: InteractionData,
@@ -599,27 +648,10 @@ class PrivateSeq(TorchRecommender):
         seed: int,
         item_transition_std: float = 0.0,
     ) -> None:
-        """Set everything released from interactions: the item bias (`init_item_bias`), with
-        `transition_init` the transition prior from the counts plus N(0,
-        transition_std^2) noise, and with `item_transition_init` the attribute -> next-item
-        prior from its counts plus N(0, item_transition_std^2) noise (exact when 0)."""
-        popularity = self.init_item_bias(data, pop_std, seed)
-        if self.transition_init:
-            counts = self.transition_counts(data)
-            if transition_std > 0:
-                rng = np.random.default_rng(seed + 1)
-                counts = counts + rng.normal(0.0, transition_std, counts.shape)
-            prior = self.transition_prior(counts, popularity)
-            with torch.no_grad():
-                self.module_.transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
-        if self.item_transition_init:
-            values = self.item_transition_counts(data)
-            if item_transition_std > 0:
-                rng = np.random.default_rng(seed + 2)
-                values = values + rng.normal(0.0, item_transition_std, values.shape)
-            prior = self.item_transition_prior(values, popularity)
-            with torch.no_grad():
-                self.module_.item_transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
+        """`set_releases` of this data's `release_sums`."""
+        self.set_releases(
+            self.release_sums(data), pop_std, transition_std, seed, item_transition_std
+        )
 
     def _prepare(self, data: InteractionData) -> None:
         """One record per user with at least two training items (one to read, one to

@@ -16,7 +16,10 @@ the round loop (sample clients, send weights, collect `FitRes`, aggregate with t
 is written out here on Flower's strategy API. The same client class runs under a real Flower
 deployment.
 
-The catalog (item vocabulary) is shared with every client as public data.
+The catalog (item vocabulary) is shared with every client as public data. A model with
+released statistics (`PrivateSeq` popularity and transition priors) gets them by federated
+analytics before the first round: each client sums its users' parts, the server adds the
+sums (`_federated_releases`); the priors then travel with the weights.
 """
 
 from __future__ import annotations
@@ -127,6 +130,11 @@ class ShopClient:
     def get_parameters(self, config: dict[str, Any]) -> list[np.ndarray]:
         return get_weights(self._model(None).module_)
 
+    def release_sums(self) -> dict[str, np.ndarray]:
+        """This client's share of the model's released statistics (`PrivateSeq.release_sums`:
+        sums over users), computed locally; only these sums leave the client."""
+        return self._model(None).release_sums(self.data)
+
     def fit(
         self, parameters: list[np.ndarray], config: dict[str, Any]
     ) -> tuple[list[np.ndarray], int, dict[str, Any]]:
@@ -169,6 +177,26 @@ def to_flower(client: ShopClient) -> Any:
 def _mean_loss(metrics: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
     total = sum(n for n, _ in metrics)
     return {"loss": sum(n * float(m.get("loss", 0.0)) for n, m in metrics) / max(total, 1)}
+
+
+def _federated_releases(model: Any, clients: list[ShopClient], dp: bool) -> list[str]:
+    """Federated analytics for the model's released statistics (popularity, transitions):
+    each client sums its own users' parts, the server adds the clients' sums (in a deployment
+    under secure aggregation, so it sees only the total) and sets the priors exactly as
+    centralised training would. Returns the names of the released sums."""
+    if not (hasattr(model, "releases") and model.releases()):
+        return []
+    if dp:
+        raise ValueError(
+            "federated: DP-FedAvg does not cover released statistics; train without them "
+            "(popularity_init, transition_init, item_transition_init = 0)"
+        )
+    total: dict[str, np.ndarray] = {}
+    for client in clients:
+        for name, part in client.release_sums().items():
+            total[name] = total[name] + part if name in total else part
+    model.set_releases(total, 0.0, 0.0, model.random_state + 1)
+    return sorted(total)
 
 
 def _rounds(
@@ -250,9 +278,10 @@ def federated_train(
         to_flower(ShopClient(make_model, shard, cfg.seed + c)) for c, shard in enumerate(shards)
     ]
     model = init_model(make_model(), data)
+    dp = cfg.dp_noise_multiplier > 0
+    released = _federated_releases(model, [ShopClient(make_model, s) for s in shards], dp)
     global_w = get_weights(model.module_)
     n_sampled = max(1, round(cfg.fraction_fit * cfg.n_clients))
-    dp = cfg.dp_noise_multiplier > 0
     if cfg.server_optimizer not in ("avg", "adam"):
         raise ValueError(f"server_optimizer must be 'avg' or 'adam', not {cfg.server_optimizer!r}")
     if cfg.server_optimizer == "adam":
@@ -299,6 +328,7 @@ def federated_train(
         "engine": f"flwr {flwr.__version__} strategy API, clients in-process",
         "bytes_per_client_per_round": int(sum(w.nbytes for w in global_w)) * 2,
         "rounds": log,
+        "released_statistics": released,
         "dp": None,
     }
     if dp:

@@ -92,3 +92,42 @@ def test_dp_fedavg_reports_epsilon_and_noise_changes_the_model():
         for a, b in zip(get_weights(model.module_), get_weights(plain.module_), strict=True)
     ]
     assert max(diff) > 1e-3
+
+
+def _with_releases() -> PrivateSeq:
+    return PrivateSeq(
+        item_repr="attributes",
+        popularity_init=0.3,
+        transition_init=3.0,
+        item_transition_init=5.0,
+        dim=8,
+        heads=2,
+        dropout=0.0,
+        max_len=6,
+        batch_size=20,
+        lr=1e-2,
+    )
+
+
+def test_released_statistics_are_summed_over_clients_into_the_centralised_priors():
+    from tests.unit.privacy.test_dp_item_transitions import favourite_data
+
+    data = favourite_data(n_users=60)
+    central = init_model(_with_releases(), data)
+    central.init_releases(data, 0.0, 0.0, central.random_state + 1)
+    fed, report = federated_train(
+        _with_releases, data, FederatedConfig(n_clients=4, rounds=1, seed=2)
+    )
+    assert report["released_statistics"] == ["item_transition", "popularity", "transition"]
+    for name in ("transition", "item_transition"):
+        torch.testing.assert_close(
+            getattr(fed.module_, name), getattr(central.module_, name), rtol=1e-5, atol=1e-6
+        )
+    # one client's sums are only its own users' part of the total
+    shard = partition_users(data, 4, seed=2)[0]
+    part = ShopClient(_with_releases, shard).release_sums()
+    assert 0 < part["popularity"].sum() < central.release_sums(data)["popularity"].sum()
+    with pytest.raises(ValueError, match="DP-FedAvg"):
+        federated_train(
+            _with_releases, data, FederatedConfig(n_clients=4, rounds=1, dp_noise_multiplier=1.0)
+        )
