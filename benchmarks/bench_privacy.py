@@ -212,6 +212,7 @@ def run_mia(args: argparse.Namespace) -> None:
             n_users=args.mia_users,
             seed=args.seed,
             max_grad_norm=args.max_grad_norm,
+            accountant=args.accountant,
         )
         res["target_epsilon"] = eps_s
         res["seconds"] = time.perf_counter() - t0

@@ -223,12 +223,12 @@ def train_private_cmd(
     transition_init: TransitionInitOpt = 3.0,
     transition_share: TransitionShareOpt = 0.5,
     transition_smooth: TransitionSmoothOpt = 50.0,
-    item_transition_init: ItemTransitionInitOpt = 0.0,
+    item_transition_init: ItemTransitionInitOpt = 30.0,
     item_transition_share: ItemTransitionShareOpt = 0.5,
     fixed_item_bias: Annotated[
         bool, typer.Option(help="attributes: keep the item bias at its released start")
     ] = False,
-    accountant: AccountantOpt = "rdp",
+    accountant: AccountantOpt = "prv",
     cuts_per_user: Annotated[
         int, typer.Option(help="training cuts of each user's sequence per step (one record)")
     ] = 1,
@@ -293,9 +293,21 @@ def train_federated_cmd(
     item_attributes: AttrsOpt = None,
     item_repr: ItemReprOpt = "id",
     id_dim: IdDimOpt = 0,
+    popularity_init: Annotated[
+        float,
+        typer.Option(help="attributes: item bias from popularity summed over clients; 0 off"),
+    ] = 0.0,
+    transition_init: TransitionInitOpt = 0.0,
+    item_transition_init: ItemTransitionInitOpt = 0.0,
+    fixed_item_bias: Annotated[
+        bool, typer.Option(help="attributes: keep the item bias at its released start")
+    ] = False,
     json_out: JsonOpt = None,
 ) -> None:
-    """FedAvg (Flower strategies) over simulated clients that keep their own events."""
+    """FedAvg (Flower strategies) over simulated clients that keep their own events.
+
+    With released statistics (popularity, transitions) each client sums its own users'
+    parts and the server adds them (federated analytics) before the first round."""
     from shoprec.models.ranking import evaluate_ndcg
     from shoprec.privacy.federated import FederatedConfig, federated_train
 
@@ -314,6 +326,10 @@ def train_federated_cmd(
             lr=lr,
             item_repr=item_repr,
             id_dim=id_dim,
+            popularity_init=popularity_init,
+            transition_init=transition_init,
+            item_transition_init=item_transition_init,
+            learn_item_bias=not fixed_item_bias,
         ),
         split.train,
         cfg,
@@ -347,6 +363,12 @@ def audit_privacy_cmd(
     ] = 0.0,
     transition_init: TransitionInitOpt = 0.0,
     transition_share: TransitionShareOpt = 0.5,
+    item_transition_init: ItemTransitionInitOpt = 0.0,
+    item_transition_share: ItemTransitionShareOpt = 0.5,
+    fixed_item_bias: Annotated[
+        bool, typer.Option(help="attributes: keep the item bias at its released start")
+    ] = False,
+    accountant: AccountantOpt = "prv",
     json_out: JsonOpt = None,
 ) -> None:
     """Membership inference (loss-threshold attack) against models trained with/without DP."""
@@ -369,10 +391,14 @@ def audit_privacy_cmd(
                 popularity_init=popularity_init,
                 transition_init=transition_init,
                 transition_share=transition_share,
+                item_transition_init=item_transition_init,
+                item_transition_share=item_transition_share,
+                learn_item_bias=not fixed_item_bias,
             ),
             dataset,
             _epsilon(e),
             n_users=users,
+            accountant=accountant,
         )
         results.append({"target_epsilon": e, **res})
         table.add_row(

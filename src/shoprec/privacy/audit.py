@@ -104,6 +104,7 @@ def audit_membership(
     n_users: int | None = None,
     seed: int = 0,
     max_grad_norm: float = 1.0,
+    accountant: str = "rdp",
 ) -> dict[str, Any]:
     """Train on half the users (members), attack members against the other half.
 
@@ -115,7 +116,7 @@ def audit_membership(
     members, non_members = split_members(data, n_users, seed)
     train = data.subset(np.isin(data.user_idx, members))
     model = make_model()
-    report = fit_private(model, train, epsilon, max_grad_norm=max_grad_norm)
+    report = fit_private(model, train, epsilon, max_grad_norm=max_grad_norm, accountant=accountant)
     seqs = data.sequences()
     result = attack_metrics(
         per_user_loss(model, [seqs[u] for u in members]),

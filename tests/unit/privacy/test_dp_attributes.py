@@ -119,6 +119,11 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
             "6",
             "--cuts-per-user",
             "2",
+            "--item-transition-init",
+            "5",
+            "--fixed-item-bias",
+            "--accountant",
+            "prv",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -131,6 +136,10 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
     # the transition release is on by default with the attribute design
     assert manifest["models"]["private_seq"]["transition_init"] > 0
     assert manifest["privacy"]["transition_noise_multiplier"] > 0
+    assert manifest["models"]["private_seq"]["item_transition_init"] == 5
+    assert manifest["privacy"]["item_transition_noise_multiplier"] > 0
+    assert manifest["models"]["private_seq"]["learn_item_bias"] is False
+    assert manifest["privacy"]["accountant"] == "prv"
 
 
 def test_popularity_counts_weigh_each_user_with_l2_norm_one():

@@ -131,3 +131,55 @@ def test_released_statistics_are_summed_over_clients_into_the_centralised_priors
         federated_train(
             _with_releases, data, FederatedConfig(n_clients=4, rounds=1, dp_noise_multiplier=1.0)
         )
+
+
+def test_train_federated_cli_with_released_statistics(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from shoprec.cli import app
+    from tests.unit.privacy.test_dp_item_transitions import favourite_data
+
+    data = favourite_data(n_users=60)
+    names = data.items.to_list()
+    seqs = tmp_path / "tiny.txt"
+    seqs.write_text(
+        "".join(
+            f"{u} " + " ".join(names[i] for i in s) + "\n"
+            for u, s in zip(data.users.to_list(), data.sequences(), strict=True)
+        )
+    )
+    attrs = tmp_path / "attrs.json"
+    attrs.write_text(json.dumps({i: [i.split("i")[0].replace("b", "brand"), "all"] for i in names}))
+    res = CliRunner().invoke(
+        app,
+        [
+            "train-federated",
+            "--data",
+            str(seqs),
+            "--format",
+            "seq",
+            "--item-attributes",
+            str(attrs),
+            "--item-repr",
+            "attributes",
+            "--popularity-init",
+            "0.3",
+            "--transition-init",
+            "3",
+            "--item-transition-init",
+            "5",
+            "--fixed-item-bias",
+            "--clients",
+            "3",
+            "--rounds",
+            "1",
+            "--json",
+            str(tmp_path / "fed.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "fed.json").read_text())["report"]
+    assert report["released_statistics"] == ["item_transition", "popularity", "transition"]
+    assert 0 <= json.loads((tmp_path / "fed.json").read_text())["test NDCG@10"] <= 1
