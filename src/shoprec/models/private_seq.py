@@ -96,6 +96,13 @@ class AttributeGate(nn.Module):
         return x * self.weight
 
 
+def _gaussian(values: np.ndarray, std: float, seed: int) -> np.ndarray:
+    """`values` plus N(0, std^2) noise from a generator seeded with `seed` (unchanged at 0)."""
+    if std <= 0:
+        return values
+    return values + np.random.default_rng(seed).normal(0.0, std, values.shape)
+
+
 def per_user_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over all items, one value per user (B,).
 
@@ -509,9 +516,7 @@ class PrivateSeq(TorchRecommender):
         """Item bias <- popularity_init * log(1 + max(0, counts + N(0, noise_std^2))).
 
         Returns the released counts, clipped at 0."""
-        counts = self.popularity_counts(data)
-        if noise_std > 0:
-            counts = counts + np.random.default_rng(seed).normal(0.0, noise_std, len(counts))
+        counts = _gaussian(self.popularity_counts(data), noise_std, seed)
         return self._set_item_bias(counts)
 
     def _set_item_bias(self, counts: np.ndarray) -> np.ndarray:
@@ -617,25 +622,14 @@ class PrivateSeq(TorchRecommender):
         """Release `sums` (`release_sums`) with Gaussian noise of the given standard
         deviations (exact when 0) and set what the model reads from them: the item bias, the
         transition prior, the attribute -> next-item prior."""
-        popularity = sums["popularity"]
-        if pop_std > 0:
-            popularity = popularity + np.random.default_rng(seed).normal(
-                0.0, pop_std, len(popularity)
-            )
-        popularity = self._set_item_bias(popularity)
+        popularity = self._set_item_bias(_gaussian(sums["popularity"], pop_std, seed))
         if self.transition_init:
-            counts = sums["transition"]
-            if transition_std > 0:
-                rng = np.random.default_rng(seed + 1)
-                counts = counts + rng.normal(0.0, transition_std, counts.shape)
+            counts = _gaussian(sums["transition"], transition_std, seed + 1)
             prior = self.transition_prior(counts, popularity)
             with torch.no_grad():
                 self.module_.transition.copy_(torch.as_tensor(prior, dtype=torch.float32))
         if self.item_transition_init:
-            values = sums["item_transition"]
-            if item_transition_std > 0:
-                rng = np.random.default_rng(seed + 2)
-                values = values + rng.normal(0.0, item_transition_std, values.shape)
+            values = _gaussian(sums["item_transition"], item_transition_std, seed + 2)
             prior = self.item_transition_prior(values, popularity)
             with torch.no_grad():
                 self.module_.item_transition.copy_(torch.as_tensor(prior, dtype=torch.float32))

@@ -12,23 +12,13 @@ from shoprec.models.private_seq import PrivateSeq
 from shoprec.privacy.dp import epsilon_spent, fit_private
 from shoprec.privacy.federated import init_model
 from tests.unit.models.test_private_seq_attributes import brand_data
+from tests.unit.privacy.helpers import attribute_model
 
 torch.set_num_threads(1)
 
 
 def _model(**over) -> PrivateSeq:
-    params = dict(
-        item_repr="attributes",
-        popularity_init=0.3,
-        transition_init=3.0,
-        dim=8,
-        heads=2,
-        max_len=6,
-        epochs=1,
-        batch_size=40,
-    )
-    params.update(over)
-    return PrivateSeq(**params)
+    return attribute_model(**{"transition_init": 3.0, **over})
 
 
 def test_prv_is_tighter_than_rdp_for_the_same_mechanism():

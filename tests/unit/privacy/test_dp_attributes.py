@@ -5,7 +5,6 @@ the steps taken, and the CLI stores it in the artifact."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -19,6 +18,7 @@ from shoprec.models.private_seq import PrivateSeq, PrivateSeqModule
 from shoprec.models.torch_base import tag_csr
 from shoprec.privacy.dp import DPLossModule, default_delta, epsilon_spent, fit_private
 from tests.unit.models.test_private_seq_attributes import brand_data
+from tests.unit.privacy.helpers import write_seq_files
 
 torch.set_num_threads(1)
 
@@ -77,20 +77,7 @@ def test_train_private_cli_with_item_attributes_stores_epsilon(tmp_path):
     from shoprec.cli import app
     from shoprec.storage.artifacts import read_manifest
 
-    data = brand_data(n_users=60)
-    seqs = tmp_path / "tiny.txt"
-    seqs.write_text(
-        "".join(
-            f"{u} " + " ".join(data.items.to_list()[i] for i in s) + "\n"
-            for u, s in zip(data.users.to_list(), data.sequences(), strict=True)
-        )
-    )
-    attrs = tmp_path / "attrs.json"
-    attrs.write_text(
-        json.dumps(
-            {i: [i.split("i")[0].replace("b", "brand"), "all"] for i in data.items.to_list()}
-        )
-    )
+    seqs, attrs = write_seq_files(brand_data(n_users=60), tmp_path)
     res = CliRunner().invoke(
         app,
         [

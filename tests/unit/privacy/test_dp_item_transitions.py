@@ -17,6 +17,7 @@ from shoprec.models.private_seq import PrivateSeq, PrivateSeqModule
 from shoprec.models.torch_base import tag_csr
 from shoprec.privacy.dp import DPLossModule, epsilon_spent, fit_private
 from shoprec.privacy.federated import init_model
+from tests.unit.privacy.helpers import attribute_model
 
 torch.set_num_threads(1)
 
@@ -37,18 +38,7 @@ def favourite_data(n_users: int = 150, n_brands: int = 4, per_brand: int = 6, le
 
 
 def _model(**over) -> PrivateSeq:
-    params = dict(
-        item_repr="attributes",
-        popularity_init=0.3,
-        item_transition_init=5.0,
-        dim=8,
-        heads=2,
-        max_len=6,
-        epochs=1,
-        batch_size=40,
-    )
-    params.update(over)
-    return PrivateSeq(**params)
+    return attribute_model(**{"item_transition_init": 5.0, **over})
 
 
 def _dense_contribution(model: PrivateSeq, seq: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from shoprec.privacy.federated import (
     init_model,
     partition_users,
 )
+from tests.unit.privacy.helpers import attribute_model, write_seq_files
 
 torch.set_num_threads(1)
 
@@ -95,17 +96,8 @@ def test_dp_fedavg_reports_epsilon_and_noise_changes_the_model():
 
 
 def _with_releases() -> PrivateSeq:
-    return PrivateSeq(
-        item_repr="attributes",
-        popularity_init=0.3,
-        transition_init=3.0,
-        item_transition_init=5.0,
-        dim=8,
-        heads=2,
-        dropout=0.0,
-        max_len=6,
-        batch_size=20,
-        lr=1e-2,
+    return attribute_model(
+        transition_init=3.0, item_transition_init=5.0, dropout=0.0, batch_size=20, lr=1e-2
     )
 
 
@@ -141,17 +133,7 @@ def test_train_federated_cli_with_released_statistics(tmp_path):
     from shoprec.cli import app
     from tests.unit.privacy.test_dp_item_transitions import favourite_data
 
-    data = favourite_data(n_users=60)
-    names = data.items.to_list()
-    seqs = tmp_path / "tiny.txt"
-    seqs.write_text(
-        "".join(
-            f"{u} " + " ".join(names[i] for i in s) + "\n"
-            for u, s in zip(data.users.to_list(), data.sequences(), strict=True)
-        )
-    )
-    attrs = tmp_path / "attrs.json"
-    attrs.write_text(json.dumps({i: [i.split("i")[0].replace("b", "brand"), "all"] for i in names}))
+    seqs, attrs = write_seq_files(favourite_data(n_users=60), tmp_path)
     res = CliRunner().invoke(
         app,
         [
