@@ -27,6 +27,10 @@ low-rank per-item correction (`id_dim`) is per item. `popularity_init` starts th
 next-attribute transition counts (637 x 637 on Beauty), each user's contribution L2-normalised,
 released once with the Gaussian mechanism, smoothed and normalised by the (released) attribute
 popularity; the score gains ``gate_T * a_j . (T^T p)`` for the recency-decayed profile ``p``.
+`item_transition_init` adds a third: attribute -> next-*item* values on the catalog's public
+(item, attribute) support, released the same way; the score of item j gains
+``(gate_R * p) . R_j``, which says which items of a brand its shoppers go on to, something
+neither the attribute priors nor DP-SGD (whose noise drowns per-item parameters) can say.
 """
 
 from __future__ import annotations
@@ -371,6 +375,16 @@ class PrivateSeq(TorchRecommender):
         are normalised by the released attribute popularity plus `transition_smooth` (damps
         rare attributes, whose counts are mostly noise), so popularity is released too (its
         bias stays 0 when `popularity_init` is 0).
+    item_transition_init, item_transition_share, item_transition_smooth : float
+        "attributes" only: > 0 adds the released attribute -> next-item prior
+        (`item_transition_prior`): values on the catalog's public (item, attribute) support
+        saying how often shoppers who just saw attribute a went on to item j, normalised by
+        the released attribute popularity plus `item_transition_smooth`, with a learned
+        per-attribute gate started at `item_transition_init`; under DP released with the
+        Gaussian mechanism spending `item_transition_share` of epsilon (same accountant).
+    learn_item_bias : bool
+        "attributes" only: False keeps the item bias at its (released) popularity start, so
+        DP-SGD adds no noise to it; with ``id_dim=0`` no learned parameter is then per item.
     cuts_per_user : int
         Training examples per user per step: that many distinct random cuts of the user's
         sequence (fewer when the sequence is shorter), their losses averaged into the user's
