@@ -223,7 +223,7 @@ def train_private_cmd(
     transition_init: TransitionInitOpt = 3.0,
     transition_share: TransitionShareOpt = 0.5,
     transition_smooth: TransitionSmoothOpt = 50.0,
-    item_transition_init: ItemTransitionInitOpt = 30.0,
+    item_transition_init: ItemTransitionInitOpt = 60.0,
     item_transition_share: ItemTransitionShareOpt = 0.5,
     fixed_item_bias: Annotated[
         bool, typer.Option(help="attributes: keep the item bias at its released start")
