@@ -185,6 +185,9 @@ ItemTransitionInitOpt = Annotated[
 ItemTransitionShareOpt = Annotated[
     float, typer.Option(help="share of epsilon spent on the attribute -> next-item release")
 ]
+FixedItemBiasOpt = Annotated[
+    bool, typer.Option(help="attributes: keep the item bias at its released start")
+]
 AccountantOpt = Annotated[str, typer.Option(help="privacy accountant: 'prv' (tighter) or 'rdp'")]
 
 
@@ -225,9 +228,7 @@ def train_private_cmd(
     transition_smooth: TransitionSmoothOpt = 50.0,
     item_transition_init: ItemTransitionInitOpt = 60.0,
     item_transition_share: ItemTransitionShareOpt = 0.5,
-    fixed_item_bias: Annotated[
-        bool, typer.Option(help="attributes: keep the item bias at its released start")
-    ] = False,
+    fixed_item_bias: FixedItemBiasOpt = False,
     accountant: AccountantOpt = "prv",
     cuts_per_user: Annotated[
         int, typer.Option(help="training cuts of each user's sequence per step (one record)")
@@ -299,9 +300,7 @@ def train_federated_cmd(
     ] = 0.0,
     transition_init: TransitionInitOpt = 0.0,
     item_transition_init: ItemTransitionInitOpt = 0.0,
-    fixed_item_bias: Annotated[
-        bool, typer.Option(help="attributes: keep the item bias at its released start")
-    ] = False,
+    fixed_item_bias: FixedItemBiasOpt = False,
     json_out: JsonOpt = None,
 ) -> None:
     """FedAvg (Flower strategies) over simulated clients that keep their own events.
@@ -365,9 +364,7 @@ def audit_privacy_cmd(
     transition_share: TransitionShareOpt = 0.5,
     item_transition_init: ItemTransitionInitOpt = 0.0,
     item_transition_share: ItemTransitionShareOpt = 0.5,
-    fixed_item_bias: Annotated[
-        bool, typer.Option(help="attributes: keep the item bias at its released start")
-    ] = False,
+    fixed_item_bias: FixedItemBiasOpt = False,
     accountant: AccountantOpt = "prv",
     json_out: JsonOpt = None,
 ) -> None:

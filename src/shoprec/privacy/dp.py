@@ -31,9 +31,9 @@ through the clipped, noised gradient, except the optional one-shot releases: ite
 (`PrivateSeq(popularity_init=...)`), attribute -> next-attribute transition counts
 (`transition_init`) and attribute -> next-item transition counts on the catalog's public
 (item, attribute) support (`item_transition_init`), each a sum over users of a per-user
-vector of L2 norm <= 1, released once with the Gaussian mechanism (sensitivity 1, noise multiplier calibrated so that the
-release alone spends its `*_share` of epsilon) and composed with DP-SGD in the same RDP
-accountant; the reported epsilon is the composition.
+vector of L2 norm <= 1, released once with the Gaussian mechanism (sensitivity 1, noise
+multiplier calibrated so that the release alone spends its `*_share` of epsilon) and
+composed with DP-SGD in the same accountant; the reported epsilon is the composition.
 
 Training runs in `shoprec.training.loop`: `DPLossModule` replaces the model's module during
 training and its `loss` returns a surrogate whose gradient *is* the clipped, noised gradient
@@ -53,13 +53,13 @@ import torch
 from torch import nn
 
 from shoprec.data.interactions import InteractionData
-from shoprec.models.private_seq import per_user_loss
+from shoprec.models.private_seq_module import per_user_loss
 from shoprec.training.loop import TrainingConfig, train
 
 GUARANTEE = (
     "user-level (epsilon, delta)-DP of the model weights: adding or removing all of one "
     "user's training interactions; Poisson sampling of users, one record (batch row) per "
-    "user per step, per-user gradient clipping, RDP accounting"
+    "user per step, per-user gradient clipping, RDP or PRV accounting (see accountant)"
 )
 
 
@@ -201,7 +201,7 @@ def epsilon_spent(
 ) -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps, composed with one full-data
     Gaussian release (sensitivity 1) per noise multiplier in `release_noise` (> 0; the
-    popularity counts, the transition counts) when given.
+    popularity counts, the transition counts, the next-item values) when given.
 
     `accountant`: "rdp" (Opacus' Renyi-DP accountant, Mironov 2017) or "prv" (Opacus' privacy
     loss random variable accountant, Gopi et al. 2021: numerical composition, tighter; the
@@ -296,25 +296,23 @@ def fit_private(
     q = min(1.0, model.batch_size / n_users)
     planned = model.epochs * model.n_train_batches(model.batch_size)
     # optional one-shot releases (PrivateSeq popularity_init, transition_init,
-    # item_transition_init): Gaussian
-    # mechanisms on per-user L2-normalised counts (sensitivity 1), each spending its share of
-    # epsilon alone; DP-SGD is calibrated below so that the composition spends the target
+    # item_transition_init): Gaussian mechanisms on per-user L2-normalised counts (sensitivity
+    # 1), each spending its share of epsilon alone; DP-SGD is calibrated below so that the
+    # composition spends the target
     pop_sigma = trans_sigma = item_sigma = 0.0
     if hasattr(model, "releases") and model.releases():
-        transitions = bool(getattr(model, "transition_init", 0))
-        item_transitions = bool(getattr(model, "item_transition_init", 0))
         if private:
-            pop_sigma = _release_sigma(model.popularity_share, target_epsilon, delta, accountant)
-            if transitions:
-                trans_sigma = _release_sigma(
-                    model.transition_share, target_epsilon, delta, accountant
-                )
-            if item_transitions:
-                item_sigma = _release_sigma(
-                    model.item_transition_share, target_epsilon, delta, accountant
-                )
-            # each share is spent alone; the releases compose to less than their sum, and
-            # what they spend together must leave room for DP-SGD
+
+            def sigma_of(enabled: Any, share: float) -> float:
+                return _release_sigma(share, target_epsilon, delta, accountant) if enabled else 0.0
+
+            pop_sigma = sigma_of(True, model.popularity_share)
+            trans_sigma = sigma_of(getattr(model, "transition_init", 0), model.transition_share)
+            item_sigma = sigma_of(
+                getattr(model, "item_transition_init", 0), model.item_transition_share
+            )
+            # the releases compose to less than the sum of their shares; what they spend
+            # together must leave room for DP-SGD
             together = epsilon_spent(
                 0.0, 1.0, 0, delta, (pop_sigma, trans_sigma, item_sigma), accountant
             )

@@ -272,18 +272,17 @@ def federated_train(
 
     if not 0 < cfg.fraction_fit <= 1:
         raise ValueError("fraction_fit must be in (0, 1]")
-    shards = partition_users(data, cfg.n_clients, cfg.seed)
-    one_user_each = all(len(np.unique(s.user_idx)) == 1 for s in shards)
-    clients = [
-        to_flower(ShopClient(make_model, shard, cfg.seed + c)) for c, shard in enumerate(shards)
-    ]
-    model = init_model(make_model(), data)
-    dp = cfg.dp_noise_multiplier > 0
-    released = _federated_releases(model, [ShopClient(make_model, s) for s in shards], dp)
-    global_w = get_weights(model.module_)
-    n_sampled = max(1, round(cfg.fraction_fit * cfg.n_clients))
     if cfg.server_optimizer not in ("avg", "adam"):
         raise ValueError(f"server_optimizer must be 'avg' or 'adam', not {cfg.server_optimizer!r}")
+    shards = partition_users(data, cfg.n_clients, cfg.seed)
+    one_user_each = all(len(np.unique(s.user_idx)) == 1 for s in shards)
+    shop_clients = [ShopClient(make_model, shard, cfg.seed + c) for c, shard in enumerate(shards)]
+    clients = [to_flower(c) for c in shop_clients]
+    model = init_model(make_model(), data)
+    dp = cfg.dp_noise_multiplier > 0
+    released = _federated_releases(model, shop_clients, dp)
+    global_w = get_weights(model.module_)
+    n_sampled = max(1, round(cfg.fraction_fit * cfg.n_clients))
     if cfg.server_optimizer == "adam":
         strategy: Any = FedAdam(
             fraction_fit=cfg.fraction_fit,

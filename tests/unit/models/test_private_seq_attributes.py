@@ -10,7 +10,8 @@ import torch
 
 from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import leave_one_out
-from shoprec.models.private_seq import PrivateSeq, PrivateSeqModule, attribute_tables
+from shoprec.models.private_seq import PrivateSeq
+from shoprec.models.private_seq_module import PrivateSeqModule, attribute_tables
 from shoprec.models.ranking import evaluate_ndcg
 from shoprec.models.torch_base import tag_csr
 

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from shoprec.data.interactions import InteractionData
 from shoprec.data.splits import leave_one_out
-from shoprec.models.private_seq import PrivateSeq, PrivateSeqModule
+from shoprec.models.private_seq import PrivateSeq
+from shoprec.models.private_seq_module import PrivateSeqModule
 from shoprec.models.ranking import evaluate_ndcg
 from shoprec.privacy.dp import DPLossModule, epsilon_spent, fit_private
 

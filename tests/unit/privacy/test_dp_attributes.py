@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from shoprec.data.splits import leave_one_out
-from shoprec.models.private_seq import PrivateSeq, PrivateSeqModule
+from shoprec.models.private_seq import PrivateSeq
+from shoprec.models.private_seq_module import PrivateSeqModule
 from shoprec.models.torch_base import tag_csr
 from shoprec.privacy.dp import DPLossModule, default_delta, epsilon_spent, fit_private
 from tests.unit.models.test_private_seq_attributes import brand_data
@@ -172,6 +173,6 @@ def test_popularity_release_is_composed_into_the_reported_epsilon():
     plain = PrivateSeq(item_repr="attributes", popularity_init=0.5, dim=8, heads=2, max_len=6)
     plain.spec_, plain.n_items_ = plain._spec(split.train), split.train.n_items
     plain.module_ = plain._build(plain.spec_)
-    plain.init_item_bias(split.train, 0.0, 0)
+    plain.init_releases(split.train, 0.0, 0.0, 0)  # no transitions: the bias alone
     want = 0.5 * np.log1p(plain.popularity_counts(split.train))
     np.testing.assert_allclose(plain.module_.item_bias.weight[:, 0].detach(), want, rtol=1e-5)

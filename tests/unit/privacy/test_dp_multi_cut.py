@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from shoprec.data.splits import leave_one_out
-from shoprec.models.private_seq import PrivateSeq, PrivateSeqModule, per_user_loss
+from shoprec.models.private_seq import PrivateSeq
+from shoprec.models.private_seq_module import PrivateSeqModule, per_user_loss
 from shoprec.models.torch_base import tag_csr
 from shoprec.privacy.dp import DPLossModule, fit_private
 from tests.unit.models.test_private_seq_attributes import brand_data
